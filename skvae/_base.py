@@ -1,0 +1,340 @@
+"""The scikit-learn shell shared by every skvae estimator.
+
+It validates parameters and input, converts numpy <-> torch, calls the
+training and scoring code, and sets fitted attributes. The maths lives in
+``_networks``, ``_likelihoods``, ``_objective`` and ``_training``.
+"""
+
+import copy
+import functools
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._networks import VAE, reset_parameters
+from ._objective import common_random_numbers, elbo, importance_weighted_bound
+from ._threads import torch_threads
+from ._training import train
+
+# Inference works on chunks of rows holding about this many float values in
+# the widest intermediate tensor, so memory does not grow with the rows.
+_CHUNK_ELEMENTS = 2**22
+_SCORING_SEED = 0
+
+
+def _keep_state_on_error(fit_method):
+    """Restore every attribute of the estimator if ``fit`` raises."""
+
+    @functools.wraps(fit_method)
+    def wrapper(self, *args, **kwargs):
+        saved = self.__dict__.copy()
+        try:
+            return fit_method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested, but no CUDA GPU is available.")
+    return torch.device(device)
+
+
+def _as_tensor(array, device, dtype=torch.float32):
+    """Wrap a numpy array as a tensor; no copy for C-contiguous float32 on CPU."""
+    with warnings.catch_warnings():  # read-only input is never written to
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.as_tensor(np.ascontiguousarray(array))
+    return tensor.to(device=device, dtype=dtype)
+
+
+class BaseVAE(BaseEstimator):
+    """Parameters, fit and scoring shared by the VAE estimators."""
+
+    _parameter_constraints = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"relu", "tanh", "elu", "gelu"})],
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "min_variance": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Integral, None],
+        "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fit
+    @_keep_state_on_error
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE by maximising the ELBO on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. With ``likelihood="bernoulli"`` values must lie
+            in [0, 1].
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        hidden_layer_sizes = self._check_hidden_layer_sizes()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self._check_value_range(X)
+        device = _resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        init_generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
+        train_generator = torch.Generator(device).manual_seed(int(rng.randint(2**31 - 1)))
+        train_rows, validation_rows = self._split_rows(X.shape[0], rng)
+
+        with torch_threads(self.n_threads):
+            network = self._build_network(X[train_rows], hidden_layer_sizes, init_generator)
+            network = network.to(device)
+            X_train = _as_tensor(X[train_rows] if validation_rows is not None else X, device)
+            X_validation, validation_noise = None, None
+            if validation_rows is not None:
+                X_validation = _as_tensor(X[validation_rows], device)
+                validation_noise = self._scoring_noise(device)
+            history = train(
+                network,
+                X_train,
+                X_validation=X_validation,
+                validation_noise=validation_noise,
+                beta=self.beta,
+                warmup_epochs=self.warmup_epochs,
+                max_iter=self.max_iter,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                generator=train_generator,
+                verbose=self.verbose,
+            )
+        if not history.stopped_early:
+            warnings.warn(
+                f"The VAE did not converge within max_iter={self.max_iter} epochs; "
+                "consider raising max_iter.",
+                ConvergenceWarning,
+            )
+        self.network_ = network
+        self.n_iter_ = history.n_iter
+        self.loss_curve_ = history.loss_curve
+        if validation_rows is not None:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = history.best_validation_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._training_dtype = X.dtype
+        return self
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, "
+                f"got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _check_value_range(self, X):
+        if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "likelihood='bernoulli' needs every value of X in [0, 1]; got values "
+                f"in [{X.min():g}, {X.max():g}]. Scale the data (e.g. MinMaxScaler) "
+                "or use likelihood='gaussian'."
+            )
+
+    def _split_rows(self, n_rows, rng):
+        """Training and validation row indices (validation is None without early stopping)."""
+        if not self.early_stopping:
+            return np.arange(n_rows), None
+        n_validation = int(math.ceil(self.validation_fraction * n_rows))
+        if n_rows - n_validation < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 samples to hold out a validation "
+                f"set; got n_samples={n_rows}."
+            )
+        order = rng.permutation(n_rows)
+        return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+    def _build_network(self, X_train, hidden_layer_sizes, generator):
+        n_features = X_train.shape[1]
+        with torch.device("meta"):  # allocate once, initialise from our generator
+            network = VAE(
+                n_features,
+                self.latent_dim,
+                hidden_layer_sizes,
+                self.activation,
+                self.likelihood,
+                self.min_variance,
+            )
+        network = network.to_empty(device="cpu")
+        reset_parameters(network, generator)
+        if self.likelihood == "gaussian":
+            shift = X_train.mean(axis=0, dtype=np.float64)
+            scale = X_train.std(axis=0, dtype=np.float64)
+            tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
+            scale[scale < tiny] = 1.0  # constant features: shift only
+        else:
+            shift, scale = np.zeros(n_features), np.ones(n_features)
+        network.input_shift.copy_(torch.from_numpy(shift))
+        network.input_scale.copy_(torch.from_numpy(scale))
+        return network
+
+    # ----------------------------------------------------------- inference
+    def _device(self):
+        return next(self.network_.buffers()).device
+
+    def _scoring_noise(self, device):
+        return common_random_numbers(
+            self.n_mc_samples, self.latent_dim, seed=_SCORING_SEED, device=device
+        )
+
+    def _chunk_rows(self, n_draws=1):
+        widest = max(self.n_features_in_, self.latent_dim, *self.network_.hidden_widths)
+        return max(1, _CHUNK_ELEMENTS // (n_draws * widest))
+
+    def _map_rows(self, X, compute, chunk_rows):
+        """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype."""
+        device = self._device()
+        out = None
+        with torch_threads(self.n_threads), torch.inference_mode():
+            for start in range(0, X.shape[0], chunk_rows):
+                result = compute(_as_tensor(X[start : start + chunk_rows], device))
+                if out is None:
+                    out = np.empty((X.shape[0], *result.shape[1:]), dtype=X.dtype)
+                out[start : start + chunk_rows] = result.cpu().numpy()
+        return out
+
+    def _validate_for_inference(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def score_samples(self, X):
+        """Per-sample evidence lower bound (ELBO) on log p(x), in nats.
+
+        Higher means more typical, as for ``PCA.score_samples`` and
+        ``GaussianMixture.score_samples``; ``-score_samples(X)`` is the
+        per-sample loss. The KL term always has weight 1, whatever ``beta``
+        the model was trained with, so scores compare across ``beta`` and
+        ``latent_dim``. The expectation over q(z|x) is exact for a linear
+        Gaussian decoder and otherwise averages ``n_mc_samples`` fixed latent
+        draws shared by every row, so the result is deterministic and does not
+        depend on the order or subset of rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Same dtype as ``X`` (float32 or float64).
+        """
+        X = self._validate_for_inference(X)
+        self._check_value_range(X)
+        noise = self._scoring_noise(self._device())
+        return self._map_rows(
+            X, lambda x: elbo(self.network_, x, noise), self._chunk_rows(self.n_mc_samples)
+        )
+
+    def score(self, X, y=None):
+        """Mean per-sample ELBO of ``X``: higher is better, for model selection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    def log_likelihood(self, X, n_importance_samples=100):
+        """Importance-weighted estimate of log p(x) per sample (Burda et al., 2016).
+
+        With ``n_importance_samples`` = K latent draws per row from q(z|x),
+        ``log (1/K) sum_k p(x, z_k) / q(z_k | x)``. It is a lower bound on
+        log p(x) in expectation, at least as tight as the ELBO, and rises
+        towards log p(x) as K grows. The K draws are fixed and shared by every
+        row, so the result is deterministic like :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_importance_samples : int, default=100
+            K, the number of importance samples per row.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Same dtype as ``X``.
+        """
+        if not (isinstance(n_importance_samples, Integral) and n_importance_samples >= 1):
+            raise ValueError(
+                f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
+            )
+        X = self._validate_for_inference(X)
+        self._check_value_range(X)
+        device = self._device()
+        generator = torch.Generator(device).manual_seed(_SCORING_SEED)
+        noise = torch.randn(
+            (n_importance_samples, 1, self.latent_dim), generator=generator, device=device
+        )
+        chunk_draws = 64
+        return self._map_rows(
+            X,
+            lambda x: importance_weighted_bound(self.network_, x, noise, chunk_draws),
+            self._chunk_rows(min(chunk_draws, n_importance_samples)),
+        )
+
+    # ------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        network = state.get("network_")
+        if network is not None and next(network.buffers()).device.type != "cpu":
+            state = {**state, "network_": _copy_to_cpu(network)}
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _copy_to_cpu(network):
+    return copy.deepcopy(network).to("cpu")

@@ -1,0 +1,243 @@
+"""VAETransformer: a variational autoencoder as a scikit-learn transformer."""
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseVAE
+from ._threads import torch_threads
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
+    """Variational autoencoder (Kingma & Welling, 2013) as a transformer.
+
+    An encoder q(z|x) = N(mu(x), diag(sigma^2(x))) and a decoder p(x|z) are
+    trained together by maximising the evidence lower bound
+    ``E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))`` with Adam. ``transform``
+    gives the latent means, ``inverse_transform`` decodes them, ``sample``
+    draws new data, and ``score_samples`` / ``score`` give the ELBO as a
+    density score (higher = more typical).
+
+    With ``likelihood="gaussian"`` the data are standardised inside the model
+    (every score is still a density of the raw data); features that are
+    constant in training are centred but not scaled.
+
+    Parameters
+    ----------
+    latent_dim : int, default=2
+        Dimension of the latent space (the number of output features).
+    hidden_layer_sizes : array-like of int, default=(128, 64)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``()`` gives a linear encoder and decoder (factor analysis).
+    activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
+        Activation between hidden layers.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Decoder distribution. ``"gaussian"`` has a learned per-feature
+        variance; ``"bernoulli"`` needs data in [0, 1].
+    beta : float, default=1.0
+        Weight of the KL term during training (beta-VAE). Scoring always
+        uses 1.
+    warmup_epochs : int, default=10
+        The KL weight rises linearly from ``beta / warmup_epochs`` to ``beta``
+        over this many epochs (clamped to ``max_iter``); 0 disables warm-up.
+        It keeps the latent code from collapsing early in training.
+    min_variance : float, default=1e-3
+        Floor of the Gaussian decoder's variance, in units of each feature's
+        variance. It bounds the density on near-constant features.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    batch_size : int, default=128
+        Rows per Adam step (clipped to the number of training rows).
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, stop when their ELBO
+        stops improving and restore the best weights. Otherwise stop when
+        the training loss stops improving.
+    validation_fraction : float, default=0.1
+        Share of rows held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Improvement (in nats per sample) that counts as progress.
+    n_mc_samples : int, default=16
+        Fixed latent draws shared by every row when scoring with a
+        non-linear decoder (the expectation is exact for a linear one).
+    n_threads : int or None, default=None
+        CPU threads PyTorch uses during fit and inference, with ``n_jobs``
+        semantics: None means 1 (fast for small networks, and safe when other
+        processes share the cores), -1 means all cores.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where to train; ``"auto"`` picks a CUDA GPU when one is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and the
+        training noise. An integer makes ``fit`` reproducible.
+    verbose : int, default=0
+        Print the loss after every epoch when positive.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained VAE (encoder, decoder, likelihood).
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Training loss (negative ELBO with the epoch's KL weight, nats per
+        sample) after each epoch.
+    validation_scores_ : list of float or None
+        Mean validation ELBO after each epoch (``early_stopping=True``).
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; its weights are the ones kept.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    sklearn.decomposition.FactorAnalysis : The linear Gaussian special case.
+    VAEOutlierDetector : The same model as an outlier detector.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(latent_dim=2, max_iter=30, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 2)
+    >>> vae.get_feature_names_out()
+    array(['vaetransformer0', 'vaetransformer1'], dtype=object)
+    >>> bool(vae.score(X) > -200)  # mean ELBO, nats per image
+    True
+    """
+
+    def __init__(
+        self,
+        latent_dim=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        warmup_epochs=10,
+        min_variance=1e-3,
+        max_iter=200,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_mc_samples=16,
+        n_threads=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.warmup_epochs = warmup_epochs
+        self.min_variance = min_variance
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_mc_samples = n_mc_samples
+        self.n_threads = n_threads
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def _n_features_out(self):
+        return self.latent_dim
+
+    def transform(self, X):
+        """Encode ``X`` as the means of q(z|x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            Deterministic latent means, with the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        return self._map_rows(X, lambda x: self.network_.encode(x)[0], self._chunk_rows())
+
+    def inverse_transform(self, X):
+        """Decode latent codes to the decoder's mean in the data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            E[x | z], with the dtype of the input.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects "
+                f"latent_dim={self.latent_dim} latent features."
+            )
+        return self._map_rows(Z, self.network_.decode_mean, self._chunk_rows())
+
+    def sample(self, n_samples=1, *, random_state=None, return_mean=False):
+        """Draw new data from the fitted generative model.
+
+        z ~ N(0, I), then x ~ p(x | z).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an integer makes them reproducible.
+        return_mean : bool, default=False
+            Return the decoder means E[x | z] instead of draws from p(x | z):
+            the noise-free outputs usually shown as generated images.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            With the dtype of the training data.
+        """
+        check_is_fitted(self)
+        if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        seed = int(check_random_state(random_state).randint(2**31 - 1))
+        device = self._device()
+        generator = torch.Generator(device).manual_seed(seed)
+        chunk_rows = self._chunk_rows()
+        out = np.empty((n_samples, self.n_features_in_), dtype=self._training_dtype)
+        with torch_threads(self.n_threads), torch.inference_mode():
+            for start in range(0, n_samples, chunk_rows):
+                rows = min(chunk_rows, n_samples - start)
+                z = torch.randn((rows, self.latent_dim), generator=generator, device=device)
+                if return_mean:
+                    x = self.network_.decode_mean(z)
+                else:
+                    x = self.network_.decode_sample(z, generator)
+                out[start : start + rows] = x.cpu().numpy()
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,153 @@
+"""The epoch loop: mini-batch Adam on the negative ELBO, with KL warm-up,
+early stopping on a validation split, the best weights restored, and history.
+
+Plain PyTorch: no numpy, no scikit-learn. The data arrive as tensors already
+on the training device; batches are taken by index, and the host synchronises
+once per epoch (not once per step) to read the loss.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ._objective import elbo
+
+VALIDATION_CHUNK_ROWS = 4096
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during training."""
+
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_validation_score: float = -math.inf
+    stopped_early: bool = False
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite."""
+
+
+def make_optimizer(parameters, learning_rate):
+    """Adam, with the fused kernel where this PyTorch build has one.
+
+    The fused step is the same update rule as the default one, several times
+    faster for small networks, where the optimiser can cost as much as the
+    forward and backward passes.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return torch.optim.Adam(parameters, lr=learning_rate)
+
+
+def kl_weight_at(epoch, beta, warmup_epochs):
+    """Linear KL warm-up: beta * min(1, (epoch + 1) / warmup_epochs)."""
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, (epoch + 1) / warmup_epochs)
+
+
+@torch.no_grad()
+def mean_elbo(vae, X, noise):
+    """Mean per-row ELBO (KL weight 1) over ``X``, in bounded chunks."""
+    was_training = vae.training
+    vae.eval()
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    for start in range(0, X.shape[0], VALIDATION_CHUNK_ROWS):
+        total += elbo(vae, X[start : start + VALIDATION_CHUNK_ROWS], noise).sum().double()
+    vae.train(was_training)
+    return total.item() / X.shape[0]
+
+
+def train(
+    vae,
+    X,
+    *,
+    X_validation=None,
+    validation_noise=None,
+    beta,
+    warmup_epochs,
+    max_iter,
+    batch_size,
+    learning_rate,
+    tol,
+    n_iter_no_change,
+    generator,
+    verbose=0,
+):
+    """Train ``vae`` in place on the rows of ``X`` and return its history.
+
+    Stops when the training loss (or, with ``X_validation``, the validation
+    ELBO) has not improved by ``tol`` for ``n_iter_no_change`` consecutive
+    epochs after the warm-up, as scikit-learn's MLP does. With a validation
+    set, the weights of the best validation epoch are restored at the end.
+    """
+    optimizer = make_optimizer(vae.parameters(), learning_rate)
+    history = TrainingHistory()
+    n_rows = X.shape[0]
+    batch_size = min(batch_size, n_rows)
+    warmup_epochs = min(warmup_epochs, max_iter)
+    best_loss, best_state, no_improvement = math.inf, None, 0
+    vae.train()
+    for epoch in range(max_iter):
+        kl_weight = kl_weight_at(epoch, beta, warmup_epochs)
+        order = torch.randperm(n_rows, generator=generator, device=X.device)
+        total_loss = torch.zeros((), device=X.device)
+        for start in range(0, n_rows, batch_size):
+            batch = X[order[start : start + batch_size]]  # (batch, n_features)
+            noise = torch.randn(
+                (1, batch.shape[0], vae.latent_dim),
+                generator=generator,
+                device=X.device,
+                dtype=X.dtype,
+            )
+            loss = -elbo(vae, batch, noise, kl_weight).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.detach() * batch.shape[0]
+        epoch_loss = total_loss.item() / n_rows  # the one host sync of the epoch
+        history.n_iter = epoch + 1
+        if not math.isfinite(epoch_loss):
+            raise TrainingDivergedError(
+                f"The training loss became {epoch_loss} at epoch {epoch + 1}. "
+                "Try a smaller learning_rate, standardise the data, or raise "
+                "min_variance."
+            )
+        history.loss_curve.append(epoch_loss)
+
+        if X_validation is not None:
+            score = mean_elbo(vae, X_validation, validation_noise)
+            history.validation_scores.append(score)
+            current = -score
+            message = f", validation score = {score:.6f}"
+        else:
+            current, message = epoch_loss, ""
+        if verbose:
+            print(f"Iteration {epoch + 1}, loss = {epoch_loss:.6f}{message}")
+
+        if epoch + 1 < warmup_epochs and X_validation is None:
+            continue  # the training loss is not comparable while the KL weight moves
+        no_improvement = no_improvement + 1 if current > best_loss - tol else 0
+        if current < best_loss:
+            best_loss = current
+            if X_validation is not None:
+                best_state = {k: v.detach().clone() for k, v in vae.state_dict().items()}
+        if epoch + 1 < warmup_epochs:
+            no_improvement = 0
+        if no_improvement > n_iter_no_change:
+            history.stopped_early = True
+            if verbose:
+                print(f"No improvement of more than tol={tol} for {n_iter_no_change} epochs.")
+            break
+
+    if best_state is not None:
+        vae.load_state_dict(best_state)
+        history.best_validation_score = -best_loss
+    vae.eval()
+    return history
