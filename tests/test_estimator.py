@@ -1,0 +1,305 @@
+"""Behaviour of VAETransformer: each method's semantics, numbers not shapes."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skvae import VAETransformer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X_train = digits[0]
+    return VAETransformer(latent_dim=8, max_iter=60, random_state=0).fit(X_train)
+
+
+def _factor_data(n_rows=600, n_factors=3, n_features=10, noise=0.3, seed=0):
+    rng = np.random.RandomState(seed)
+    loadings = rng.randn(n_factors, n_features)
+    return rng.randn(n_rows, n_factors) @ loadings + noise * rng.randn(n_rows, n_features)
+
+
+def _weights(estimator):
+    return {k: v.clone() for k, v in estimator.network_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- semantics
+def test_far_away_rows_score_much_lower(fitted, digits):
+    X_test = digits[1]
+    typical = fitted.score_samples(X_test)
+    far = fitted.score_samples(X_test + 8.0)
+    assert np.all(far < typical.min())
+    assert far.mean() < typical.mean() - 100  # nats
+
+
+def test_reconstruction_beats_the_mean_by_far(fitted, digits):
+    X_train = digits[0]
+    reconstruction = fitted.inverse_transform(fitted.transform(X_train))
+    error = ((reconstruction - X_train) ** 2).mean()
+    baseline = ((X_train - X_train.mean(axis=0)) ** 2).mean()
+    assert error < 0.4 * baseline
+
+
+def test_samples_have_the_training_mean_and_spread(fitted, digits):
+    X_train = digits[0]
+    samples = fitted.sample(4000, random_state=0)
+    assert samples.shape == (4000, 64)
+    varying = X_train.std(axis=0) > 0.5
+    mean_gap = np.abs(samples.mean(axis=0) - X_train.mean(axis=0))[varying]
+    assert np.all(mean_gap < 0.5 * X_train.std(axis=0)[varying])
+    spread_ratio = samples.std(axis=0)[varying] / X_train.std(axis=0)[varying]
+    assert 0.9 < np.median(spread_ratio) < 1.1
+    assert np.all((spread_ratio > 0.7) & (spread_ratio < 1.4))
+
+
+def test_sample_is_reproducible_and_mean_option_is_noise_free(fitted):
+    a = fitted.sample(50, random_state=3)
+    assert np.array_equal(a, fitted.sample(50, random_state=3))
+    assert not np.array_equal(a, fitted.sample(50, random_state=4))
+    means = fitted.sample(2000, random_state=3, return_mean=True)
+    draws = fitted.sample(2000, random_state=3)
+    # Same latent draws; the observation noise is what separates the two.
+    assert means.std(axis=0).mean() < draws.std(axis=0).mean()
+    z = np.random.RandomState(0).randn(5, fitted.latent_dim)
+    decoded = fitted.inverse_transform(z)
+    assert decoded.shape == (5, 64) and np.isfinite(decoded).all()
+
+
+def test_score_is_mean_of_score_samples_and_ignores_beta(fitted, digits):
+    X_test = digits[1]
+    score = fitted.score(X_test)
+    assert score == pytest.approx(fitted.score_samples(X_test).mean(), rel=1e-6)
+    changed = pickle.loads(pickle.dumps(fitted)).set_params(beta=10.0)
+    assert changed.score(X_test) == score
+
+
+def test_transform_is_deterministic_latent_mean(fitted, digits):
+    X_test = digits[1]
+    Z = fitted.transform(X_test)
+    assert np.array_equal(Z, fitted.transform(X_test))
+    assert np.allclose(Z[::-1], fitted.transform(X_test[::-1]), rtol=1e-5, atol=1e-6)
+    assert np.array_equal(fitted.fit_transform(digits[0]), fitted.transform(digits[0]))
+
+
+def test_log_likelihood_is_at_least_the_elbo(fitted, digits):
+    X_test = digits[1][:200]
+    elbo = fitted.score_samples(X_test)
+    iwae = fitted.log_likelihood(X_test, n_importance_samples=200)
+    assert np.array_equal(iwae, fitted.log_likelihood(X_test, n_importance_samples=200))
+    assert iwae.mean() > elbo.mean()
+
+
+# ------------------------------------------------------- model selection
+def test_pipeline_on_digits_classifies_well(digits):
+    X_train, X_test, y_train, y_test = digits
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("vae", VAETransformer(latent_dim=10, max_iter=60, random_state=0)),
+            ("classify", LogisticRegression(max_iter=2000)),
+        ]
+    )
+    pipeline.fit(X_train, y_train)
+    assert pipeline.score(X_test, y_test) > 0.85
+
+
+def test_grid_search_picks_the_true_latent_dimension():
+    X = _factor_data()
+    search = GridSearchCV(
+        VAETransformer(hidden_layer_sizes=(), max_iter=150, random_state=0),
+        {"latent_dim": [1, 3], "beta": [1.0, 4.0]},
+        cv=3,
+        n_jobs=2,
+    ).fit(X)
+    assert search.best_params_ == {"latent_dim": 3, "beta": 1.0}
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+
+
+# -------------------------------------------------------------- dtypes etc.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_follow_the_input_dtype(fitted, digits, dtype):
+    X = digits[1][:20].astype(dtype)
+    assert fitted.transform(X).dtype == dtype
+    assert fitted.score_samples(X).dtype == dtype
+    assert fitted.log_likelihood(X, n_importance_samples=4).dtype == dtype
+    assert fitted.inverse_transform(fitted.transform(X)).dtype == dtype
+
+
+def test_float32_and_float64_give_the_same_numbers(fitted, digits):
+    X = digits[1][:50]
+    np.testing.assert_allclose(
+        fitted.score_samples(X.astype(np.float32)), fitted.score_samples(X), rtol=1e-5
+    )
+
+
+def test_dataframe_input_keeps_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_factor_data(n_rows=100), columns=[f"f{i}" for i in range(10)])
+    vae = VAETransformer(latent_dim=3, max_iter=5, random_state=0).fit(X)
+    assert list(vae.feature_names_in_) == list(X.columns)
+    assert list(vae.get_feature_names_out()) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
+    vae.set_output(transform="pandas")
+    out = vae.transform(X)
+    assert list(out.columns) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
+
+
+def test_same_seed_same_model_other_seed_other_model():
+    X = _factor_data(n_rows=200)
+    a = VAETransformer(max_iter=5, random_state=7).fit(X)
+    b = VAETransformer(max_iter=5, random_state=7).fit(X)
+    c = VAETransformer(max_iter=5, random_state=8).fit(X)
+    assert _same_weights(_weights(a), _weights(b))
+    assert np.array_equal(a.transform(X), b.transform(X))
+    assert not np.array_equal(a.transform(X), c.transform(X))
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_round_trip_gives_identical_outputs(fitted, digits, tmp_path, dump):
+    X = digits[1]
+    if dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(fitted))
+    else:
+        joblib.dump(fitted, tmp_path / "vae.joblib")
+        loaded = joblib.load(tmp_path / "vae.joblib")
+    assert np.array_equal(loaded.transform(X), fitted.transform(X))
+    assert np.array_equal(loaded.score_samples(X), fitted.score_samples(X))
+    assert np.array_equal(loaded.sample(10, random_state=0), fitted.sample(10, random_state=0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_model_pickles_to_cpu(digits):
+    vae = VAETransformer(max_iter=3, device="cuda", random_state=0).fit(digits[0])
+    state = pickle.loads(pickle.dumps(vae)).network_.state_dict()
+    assert all(t.device.type == "cpu" for t in state.values())
+    assert next(vae.network_.parameters()).device.type == "cuda"
+
+
+# ---------------------------------------------------------------- training
+def test_early_stopping_keeps_the_best_validation_weights():
+    X = _factor_data(n_rows=400)
+    vae = VAETransformer(
+        latent_dim=3, early_stopping=True, n_iter_no_change=3, max_iter=300, random_state=0
+    ).fit(X)
+    assert len(vae.validation_scores_) == vae.n_iter_ < 300
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    assert len(vae.loss_curve_) == vae.n_iter_
+    assert vae.loss_curve_[-1] < vae.loss_curve_[0]
+
+
+def test_hitting_max_iter_warns():
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        VAETransformer(max_iter=2, random_state=0).fit(_factor_data(n_rows=50))
+
+
+def test_diverging_training_raises_and_keeps_the_previous_model():
+    X = _factor_data(n_rows=200)
+    vae = VAETransformer(max_iter=3, random_state=0).fit(X)
+    before = _weights(vae)
+    vae.set_params(learning_rate=1e12, max_iter=20)
+    with pytest.raises(ValueError, match="training loss became"):
+        vae.fit(X)
+    assert _same_weights(before, _weights(vae))
+    assert vae.n_iter_ == 3
+
+
+def test_thread_setting_is_restored():
+    previous = torch.get_num_threads()
+    vae = VAETransformer(max_iter=2, n_threads=1, random_state=0).fit(_factor_data(n_rows=50))
+    assert torch.get_num_threads() == previous
+    vae.transform(_factor_data(n_rows=10))
+    assert torch.get_num_threads() == previous
+
+
+# --------------------------------------------------------------- bad input
+@pytest.fixture
+def small_fitted():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return VAETransformer(max_iter=2, random_state=0).fit(_factor_data(n_rows=60))
+
+
+def _bad_inputs():
+    good = _factor_data(n_rows=20)
+    with_nan, with_inf = good.copy(), good.copy()
+    with_nan[3, 2] = np.nan
+    with_inf[0, 0] = np.inf
+    text = good.astype(object)
+    text[1, 1] = "abc"
+    return {
+        "nan": (with_nan, "NaN"),
+        "inf": (with_inf, "infinity"),
+        "empty": (np.empty((0, 10)), "0 sample"),
+        "text": (text, "could not convert|Unable to convert"),
+    }
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "empty", "text"])
+@pytest.mark.parametrize("method", ["fit", "transform", "score_samples"])
+def test_bad_input_raises_and_leaves_fitted_state(small_fitted, case, method):
+    X, message = _bad_inputs()[case]
+    before_weights, before_attrs = _weights(small_fitted), dict(vars(small_fitted))
+    with pytest.raises(ValueError, match=message):
+        getattr(small_fitted, method)(X)
+    assert _same_weights(before_weights, _weights(small_fitted))
+    assert vars(small_fitted).keys() == before_attrs.keys()
+    assert small_fitted.n_features_in_ == 10 and small_fitted.n_iter_ == 2
+
+
+def test_wrong_number_of_features_raises(small_fitted):
+    with pytest.raises(ValueError, match="X has 4 features, but VAETransformer is expecting 10"):
+        small_fitted.transform(np.ones((5, 4)))
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        small_fitted.inverse_transform(np.ones((5, 3)))
+
+
+def test_bernoulli_needs_values_in_unit_interval(small_fitted):
+    X = np.random.RandomState(0).rand(40, 10)
+    vae = VAETransformer(likelihood="bernoulli", max_iter=2, random_state=0).fit(X)
+    before = _weights(vae)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        vae.fit(X * 3)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        vae.score_samples(X - 0.5)
+    assert _same_weights(before, _weights(vae))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+        ({"likelihood": "poisson"}, "likelihood"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(ValueError, match=message):
+        VAETransformer(**params).fit(_factor_data(n_rows=20))
+
+
+def test_methods_need_a_fitted_model():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        VAETransformer().sample(3)
