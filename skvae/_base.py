@@ -115,10 +115,12 @@ class BaseVAE(BaseEstimator):
         train_generator = torch.Generator(device).manual_seed(int(rng.randint(2**31 - 1)))
         train_rows, validation_rows = self._split_rows(X.shape[0], rng)
 
+        # Without a validation split X is used as it is: no copy of the rows.
+        X_fit = X if validation_rows is None else X[train_rows]
         with torch_threads(self.n_threads):
-            network = self._build_network(X[train_rows], hidden_layer_sizes, init_generator)
+            network = self._build_network(X_fit, hidden_layer_sizes, init_generator)
             network = network.to(device)
-            X_train = _as_tensor(X[train_rows] if validation_rows is not None else X, device)
+            X_train = _as_tensor(X_fit, device)
             X_validation, validation_noise = None, None
             if validation_rows is not None:
                 X_validation = _as_tensor(X[validation_rows], device)
