@@ -24,9 +24,14 @@ of epochs, it times:
    ``n_iter_no_change=epochs`` so it never stops early.
 2. PyOD's ``VAE`` on the tabular case, with the same layer sizes, batch size,
    epochs and learning rate, ``dropout_rate=0`` and no batch norm (the
-   network skvae trains). PyOD's ``fit`` also scores the training rows, so it
-   is compared with skvae's ``fit`` followed by ``score_samples`` on the
-   training rows (the same work); the ratio for ``fit`` alone is shown too.
+   network skvae trains; PyOD's loss is its own MSE + KL, and it drops the
+   last short batch). PyOD's ``fit`` trains, then scores the training rows
+   (one decoder pass per row); its training loop is timed on its own (a
+   subclass times ``PyODVAE.train``) and compared with skvae's ``fit``, which
+   only trains. For completeness the table also shows PyOD's whole ``fit``
+   and skvae's ``fit`` followed by ``score_samples`` on the training rows
+   (an ELBO averaged over ``n_mc_samples`` latent draws, i.e. that many
+   decoder passes per row, so more work than PyOD's score).
 3. ``transform`` and ``score_samples`` on 1,000,000 x 50 rows: throughput and
    peak memory. Each measurement runs in a fresh subprocess that builds the
    input array in place (no temporaries), warms up on 1,000 rows, reads its
@@ -253,11 +258,19 @@ def network_case(label, X, hidden, latent_dim, args, with_pyod):
         return run_skvae().score_samples(X)
 
     contenders = {"reference loop": run_reference, "skvae fit": run_skvae}
+    pyod_training = []
     if with_pyod:
         from pyod.models.vae import VAE as PyODVAE
 
+        class TimedPyODVAE(PyODVAE):
+            """PyOD's VAE, timing the training loop that its fit runs before scoring."""
+
+            def train(self, train_loader):
+                seconds, _ = timed(lambda: super(TimedPyODVAE, self).train(train_loader))
+                pyod_training.append(seconds)
+
         def run_pyod():
-            return PyODVAE(
+            return TimedPyODVAE(
                 epoch_num=args.epochs, batch_size=args.batch_size, lr=1e-3,
                 encoder_neuron_list=list(hidden), decoder_neuron_list=list(reversed(hidden)),
                 latent_dim=latent_dim, dropout_rate=0.0, batch_norm=False,
@@ -267,6 +280,9 @@ def network_case(label, X, hidden, latent_dim, args, with_pyod):
         contenders["skvae fit + score_samples"] = run_skvae_and_score
         contenders["PyOD VAE fit"] = run_pyod
     medians, runs = compare_fits(contenders, args.repeats)
+    if pyod_training:
+        runs["PyOD VAE training loop"] = pyod_training
+        medians["PyOD VAE training loop"] = statistics.median(pyod_training)
     return {"label": label, "shape": list(X.shape), "hidden": list(hidden),
             "latent_dim": latent_dim, "median_s": medians, "runs_s": runs}
 
@@ -431,13 +447,21 @@ def render(report):
         lines.append(f"| {net} | {shape} | skvae fit | {med['skvae fit']:.2f} | "
                      f"**{med['reference loop'] / med['skvae fit']:.2f}x** vs reference |")
         if "PyOD VAE fit" in med:
-            lines.append(f"| {net} | {shape} | skvae fit + score_samples | "
-                         f"{med['skvae fit + score_samples']:.2f} | |")
+            lines.append(
+                f"| {net} | {shape} | PyOD VAE training loop (inside its fit) | "
+                f"{med['PyOD VAE training loop']:.2f} | "
+                f"**{med['PyOD VAE training loop'] / med['skvae fit']:.2f}x** "
+                f"vs PyOD training (skvae fit / PyOD training loop) |")
             lines.append(
                 f"| {net} | {shape} | PyOD VAE fit (trains, then scores the rows) | "
                 f"{med['PyOD VAE fit']:.2f} | "
-                f"**{med['PyOD VAE fit'] / med['skvae fit + score_samples']:.2f}x** "
-                f"vs PyOD (fit alone: {med['PyOD VAE fit'] / med['skvae fit']:.2f}x) |")
+                f"{med['PyOD VAE fit'] / med['skvae fit']:.2f}x vs skvae fit |")
+            lines.append(
+                f"| {net} | {shape} | skvae fit + score_samples "
+                f"({report['n_mc_samples']} decoder passes per row) | "
+                f"{med['skvae fit + score_samples']:.2f} | "
+                f"{med['PyOD VAE fit'] / med['skvae fit + score_samples']:.2f}x "
+                f"vs PyOD fit |")
     lines += [
         "",
         f"## Inference on {report['inference'][0]['rows']:,} x 50 rows (50-128-64-8 network)",
@@ -516,6 +540,7 @@ def main(argv):
         "torch": torch.__version__, "cpu": cpu_name(), "cpu_count": os.cpu_count(),
         "load_before": load_average(), "epochs": args.epochs,
         "batch_size": args.batch_size, "repeats": args.repeats,
+        "n_mc_samples": VAETransformer().n_mc_samples,
     }
     print("1. Fit, 784-512-256-20 network:", flush=True)
     fit = [network_case("784-512-256-20", make_data(args.mnist_rows, 784),

@@ -129,3 +129,12 @@ def test_epoch_loss_is_the_mean_negative_elbo_of_the_steps(monkeypatch):
     history = _train(_network(), X, max_iter=1, batch_size=4)
     expected = sum(n * loss for n, loss in step_losses) / 10
     assert history.loss_curve == [pytest.approx(expected, rel=1e-6)]
+
+
+def test_column_mean_std_in_chunks_matches_numpy(monkeypatch):
+    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 40)  # 13 rows per chunk
+    X = np.random.RandomState(0).normal(3.0, 2.0, size=(100, 3)).astype(np.float32)
+    mean, std = skvae._base._column_mean_std(X)
+    assert mean.dtype == std.dtype == np.float64
+    np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-12)
