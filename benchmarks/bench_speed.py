@@ -46,6 +46,10 @@ of epochs, it times:
    rows, to show it grows linearly.
 5. skvae's ``fit`` with ``n_threads=1`` (the default) and ``n_threads=2``, one
    epoch on 10,000 rows of each network, under whatever load the machine has.
+6. Where a training step's time goes: forward + backward of skvae's loss,
+   a plain and a fused Adam step, each timed on its own. The ratio
+   (forward-backward + plain step) / (forward-backward + fused step) bounds
+   what the optimiser alone can gain over the reference on this machine.
 
 Every torch computation runs on one CPU thread (``torch.set_num_threads(1)``
 for the reference and PyOD, ``n_threads=1`` for skvae, which is also its
@@ -402,6 +406,50 @@ def threads_case(args):
     return results
 
 
+# --------------------------------------------------------------- breakdown
+def breakdown_case(args):
+    """Time per step of forward + backward, plain Adam and fused Adam, interleaved.
+
+    It bounds what any loop can gain over the reference by its optimiser:
+    (forward-backward + plain step) / (forward-backward + fused step).
+    """
+    results = []
+    for label, n_features, hidden, latent_dim in [
+        ("784-512-256-20", 784, (512, 256), 20), ("50-128-64-8", 50, (128, 64), 8)
+    ]:
+        vae = skvae_estimator(hidden, latent_dim, epochs=1, batch_size=args.batch_size,
+                              learning_rate=1e-3, warmup_epochs=1, seed=0)
+        X = make_data(4 * args.batch_size, n_features, seed=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            network = vae.fit(X).network_.train()
+        x = torch.from_numpy(X[: args.batch_size])
+        noise = torch.randn(1, args.batch_size, latent_dim)
+
+        def forward_backward():
+            network.zero_grad(set_to_none=True)
+            (-elbo(network, x, noise, 1.0).mean()).backward()
+
+        forward_backward()
+        optimizers = {
+            "plain Adam step": torch.optim.Adam(network.parameters(), lr=1e-3),
+            "fused Adam step": torch.optim.Adam(network.parameters(), lr=1e-3, fused=True),
+        }
+        steps = {"forward + backward": forward_backward}
+        steps.update({name: opt.step for name, opt in optimizers.items()})
+        times = {name: [] for name in steps}
+        for _ in range(7):
+            for name, step in steps.items():
+                seconds, _ = timed(lambda step=step: [step() for _ in range(20)])
+                times[name].append(seconds / 20)
+        ms = {name: 1e3 * statistics.median(values) for name, values in times.items()}
+        fb, plain, fused = ms["forward + backward"], ms["plain Adam step"], ms["fused Adam step"]
+        results.append({"label": label, "ms": ms, "bound": (fb + plain) / (fb + fused)})
+        print(f"    {label}: forward+backward {fb:.2f} ms, plain Adam {plain:.2f} ms, "
+              f"fused Adam {fused:.2f} ms", flush=True)
+    return results
+
+
 # ------------------------------------------------------------------ report
 def load_average():
     try:
@@ -492,6 +540,20 @@ def render(report):
     for r in report["threads"]:
         lines.append(f"| {r['label']} | {r['rows']:,} | {r['one_thread_s']:.2f} | "
                      f"{r['two_threads_s']:.2f} | {r['two_threads_s'] / r['one_thread_s']:.2f} |")
+    lines += [
+        "",
+        "## Where a training step's time goes (batch of "
+        f"{report['batch_size']} rows, skvae's network and loss)",
+        "",
+        "| network | forward + backward (ms) | plain Adam step (ms) | fused Adam step (ms) "
+        "| bound on the optimiser's gain |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in report["breakdown"]:
+        ms = r["ms"]
+        lines.append(f"| {r['label']} | {ms['forward + backward']:.2f} | "
+                     f"{ms['plain Adam step']:.2f} | {ms['fused Adam step']:.2f} | "
+                     f"{r['bound']:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -499,7 +561,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--mnist-rows", type=int, default=60_000)
     parser.add_argument("--tabular-rows", type=int, default=100_000)
@@ -555,6 +617,8 @@ def main(argv):
     report["scaling"] = scaling_case(args)
     print("5. Threads:", flush=True)
     report["threads"] = threads_case(args)
+    print("6. Time per training step:", flush=True)
+    report["breakdown"] = breakdown_case(args)
     report["load_after"] = load_average()
     table = render(report)
     print()

@@ -7,7 +7,8 @@ not copied), each batch is gathered by index with ``index_select`` (several
 times cheaper than ``X[indices]`` for wide rows), the latent noise is drawn
 for many batches at once, the step losses stay on the device and the host
 synchronises once per epoch (not once per step) to read the loss, and Adam
-uses its fused kernel where this PyTorch build has one.
+steps all parameters as one flat tensor, with its fused kernel where this
+PyTorch build has one.
 """
 
 import math
@@ -52,6 +53,58 @@ def make_optimizer(parameters, learning_rate):
         return torch.optim.Adam(parameters, lr=learning_rate)
 
 
+class FlatAdam:
+    """Adam on every parameter of a module, stepped as one flat tensor.
+
+    The parameters become views into one contiguous tensor; after each
+    backward pass their gradients are copied into one flat gradient, and a
+    single Adam step updates everything. Adam treats every element on its
+    own, so this is the same update as one step per parameter, but one
+    fused kernel call replaces a dozen, each with its own Python and dispatch
+    overhead: about 10% of a training step for a small tabular network.
+    Every parameter of the VAE enters the loss, so each has a gradient at
+    every step. Parameters of mixed devices or dtypes are stepped one by one.
+    Call :meth:`close` at the end: each parameter gets its own storage back
+    and the gradients are dropped.
+    """
+
+    def __init__(self, module, learning_rate):
+        self.parameters = [p for p in module.parameters() if p.requires_grad]
+        kinds = {(p.device, p.dtype) for p in self.parameters}
+        self.flat = None
+        if len(kinds) == 1:
+            data = torch.cat([p.detach().reshape(-1) for p in self.parameters])
+            offset = 0
+            for parameter in self.parameters:
+                size = parameter.numel()
+                parameter.data = data[offset : offset + size].view_as(parameter)
+                offset += size
+            self.flat = torch.nn.Parameter(data)  # shares the storage of the views
+            self.flat.grad = torch.zeros_like(data)
+        self.optimizer = make_optimizer(
+            self.parameters if self.flat is None else [self.flat], learning_rate
+        )
+
+    def zero_grad(self):
+        for parameter in self.parameters:
+            parameter.grad = None
+
+    def step(self):
+        if self.flat is not None:
+            grads = [
+                torch.zeros_like(p) if p.grad is None else p.grad for p in self.parameters
+            ]
+            torch.cat([g.reshape(-1) for g in grads], out=self.flat.grad)
+        self.optimizer.step()
+
+    def close(self):
+        for parameter in self.parameters:
+            if self.flat is not None:
+                parameter.data = parameter.data.clone()
+            parameter.grad = None
+        self.flat = None
+
+
 def kl_weight_at(epoch, beta, warmup_epochs):
     """Linear KL warm-up: beta * min(1, (epoch + 1) / warmup_epochs)."""
     if warmup_epochs <= 0:
@@ -82,6 +135,34 @@ def mean_elbo(vae, X, noise):
     return total.item() / X.shape[0]
 
 
+def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator):
+    """One pass over the rows of ``X`` in a random order; returns the mean loss.
+
+    Reading the loss at the end is the epoch's one host synchronisation.
+    """
+    n_rows = X.shape[0]
+    noise_rows = batch_size * NOISE_BLOCK_BATCHES
+    order = torch.randperm(n_rows, generator=generator, device=X.device)
+    step_losses = []
+    for start in range(0, n_rows, batch_size):
+        offset = start % noise_rows
+        if offset == 0:
+            noise_block = torch.randn(
+                (1, min(noise_rows, n_rows - start), vae.latent_dim),
+                generator=generator,
+                device=X.device,
+                dtype=X.dtype,
+            )
+        batch = X.index_select(0, order[start : start + batch_size])  # (batch, n_features)
+        noise = noise_block[:, offset : offset + batch_size]  # (1, batch, latent_dim)
+        loss = -elbo(vae, batch, noise, kl_weight).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step_losses.append(loss.detach())
+    return epoch_mean(step_losses, n_rows, batch_size)
+
+
 def train(
     vae,
     X,
@@ -105,70 +186,52 @@ def train(
     epochs after the warm-up, as scikit-learn's MLP does. With a validation
     set, the weights of the best validation epoch are restored at the end.
     """
-    optimizer = make_optimizer(vae.parameters(), learning_rate)
     history = TrainingHistory()
-    n_rows = X.shape[0]
-    batch_size = min(batch_size, n_rows)
-    noise_rows = batch_size * NOISE_BLOCK_BATCHES
+    batch_size = min(batch_size, X.shape[0])
     warmup_epochs = min(warmup_epochs, max_iter)
     best_loss, best_state, no_improvement = math.inf, None, 0
     vae.train()
-    for epoch in range(max_iter):
-        kl_weight = kl_weight_at(epoch, beta, warmup_epochs)
-        order = torch.randperm(n_rows, generator=generator, device=X.device)
-        step_losses = []
-        for start in range(0, n_rows, batch_size):
-            offset = start % noise_rows
-            if offset == 0:
-                noise_block = torch.randn(
-                    (1, min(noise_rows, n_rows - start), vae.latent_dim),
-                    generator=generator,
-                    device=X.device,
-                    dtype=X.dtype,
+    optimizer = FlatAdam(vae, learning_rate)
+    try:
+        for epoch in range(max_iter):
+            kl_weight = kl_weight_at(epoch, beta, warmup_epochs)
+            epoch_loss = run_epoch(vae, X, optimizer, kl_weight, batch_size, generator)
+            history.n_iter = epoch + 1
+            if not math.isfinite(epoch_loss):
+                raise TrainingDivergedError(
+                    f"The training loss became {epoch_loss} at epoch {epoch + 1}. "
+                    "Try a smaller learning_rate, standardise the data, or raise "
+                    "min_variance."
                 )
-            batch = X.index_select(0, order[start : start + batch_size])  # (batch, n_features)
-            noise = noise_block[:, offset : offset + batch_size]  # (1, batch, latent_dim)
-            loss = -elbo(vae, batch, noise, kl_weight).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step_losses.append(loss.detach())
-        epoch_loss = epoch_mean(step_losses, n_rows, batch_size)
-        history.n_iter = epoch + 1
-        if not math.isfinite(epoch_loss):
-            raise TrainingDivergedError(
-                f"The training loss became {epoch_loss} at epoch {epoch + 1}. "
-                "Try a smaller learning_rate, standardise the data, or raise "
-                "min_variance."
-            )
-        history.loss_curve.append(epoch_loss)
+            history.loss_curve.append(epoch_loss)
 
-        if X_validation is not None:
-            score = mean_elbo(vae, X_validation, validation_noise)
-            history.validation_scores.append(score)
-            current = -score
-            message = f", validation score = {score:.6f}"
-        else:
-            current, message = epoch_loss, ""
-        if verbose:
-            print(f"Iteration {epoch + 1}, loss = {epoch_loss:.6f}{message}")
-
-        if epoch + 1 < warmup_epochs and X_validation is None:
-            continue  # the training loss is not comparable while the KL weight moves
-        no_improvement = no_improvement + 1 if current > best_loss - tol else 0
-        if current < best_loss:
-            best_loss = current
             if X_validation is not None:
-                best_state = {k: v.detach().clone() for k, v in vae.state_dict().items()}
-        if epoch + 1 < warmup_epochs:
-            no_improvement = 0
-        if no_improvement > n_iter_no_change:
-            history.stopped_early = True
+                score = mean_elbo(vae, X_validation, validation_noise)
+                history.validation_scores.append(score)
+                current = -score
+                message = f", validation score = {score:.6f}"
+            else:
+                current, message = epoch_loss, ""
             if verbose:
-                print(f"No improvement of more than tol={tol} for {n_iter_no_change} epochs.")
-            break
+                print(f"Iteration {epoch + 1}, loss = {epoch_loss:.6f}{message}")
 
-    optimizer.zero_grad(set_to_none=True)  # the fitted model holds no gradients
+            if epoch + 1 < warmup_epochs and X_validation is None:
+                continue  # the training loss is not comparable while the KL weight moves
+            no_improvement = no_improvement + 1 if current > best_loss - tol else 0
+            if current < best_loss:
+                best_loss = current
+                if X_validation is not None:
+                    best_state = {k: v.detach().clone() for k, v in vae.state_dict().items()}
+            if epoch + 1 < warmup_epochs:
+                no_improvement = 0
+            if no_improvement > n_iter_no_change:
+                history.stopped_early = True
+                if verbose:
+                    print(f"No improvement of more than tol={tol} for {n_iter_no_change} epochs.")
+                break
+    finally:
+        optimizer.close()  # each parameter gets its own storage back, no gradients kept
+
     if best_state is not None:
         vae.load_state_dict(best_state)
         history.best_validation_score = -best_loss

@@ -11,7 +11,7 @@ import skvae._training
 from skvae import VAETransformer
 from skvae._base import _as_tensor
 from skvae._networks import VAE, reset_parameters
-from skvae._training import epoch_mean, make_optimizer, train
+from skvae._training import FlatAdam, epoch_mean, make_optimizer, train
 
 
 def _network(n_features=3, latent_dim=2, seed=0):
@@ -107,8 +107,9 @@ def test_number_of_adam_steps_and_reproducible_loss(monkeypatch):
     first, second = _network(), _network()
     history = _train(first, X, max_iter=3, batch_size=8)
     again = _train(second, X, max_iter=3, batch_size=8)
-    state = optimizers[0].state[next(first.parameters())]
-    assert state["step"].item() == 3 * math.ceil(37 / 8)
+    (stepped,) = optimizers[0].param_groups[0]["params"]  # the one flat tensor
+    assert stepped.numel() == sum(p.numel() for p in first.parameters())
+    assert optimizers[0].state[stepped]["step"].item() == 3 * math.ceil(37 / 8)
     assert history.n_iter == 3
     assert history.loss_curve == again.loss_curve  # same generator, same numbers
     for a, b in zip(first.parameters(), second.parameters()):
@@ -138,3 +139,31 @@ def test_column_mean_std_in_chunks_matches_numpy(monkeypatch):
     assert mean.dtype == std.dtype == np.float64
     np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
     np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-12)
+
+
+def test_flat_adam_is_the_same_update_as_adam_per_parameter():
+    X = torch.randn(64, 3, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(1, 64, 2, generator=torch.Generator().manual_seed(4))
+    flat_net, plain_net = _network(), _network()
+    flat = FlatAdam(flat_net, 0.01)
+    plain = torch.optim.Adam(plain_net.parameters(), lr=0.01)
+    for _ in range(5):
+        for network, optimizer in ((flat_net, flat), (plain_net, plain)):
+            optimizer.zero_grad()
+            (-skvae._training.elbo(network, X, noise).mean()).backward()
+            optimizer.step()
+    flat.close()
+    for a, b in zip(flat_net.parameters(), plain_net.parameters()):
+        torch.testing.assert_close(a, b)  # fused kernel vs for-loop: float rounding only
+    assert not torch.equal(flat_net.encoder.mean.weight, _network().encoder.mean.weight)
+
+
+def test_flat_adam_close_gives_each_parameter_its_own_storage():
+    network = _network()
+    optimizer = FlatAdam(network, 0.01)
+    storages = {p.untyped_storage().data_ptr() for p in network.parameters()}
+    assert len(storages) == 1  # views of the flat tensor while training
+    optimizer.close()
+    storages = {p.untyped_storage().data_ptr() for p in network.parameters()}
+    assert len(storages) == len(list(network.parameters()))
+    assert all(p.grad is None and p.is_leaf and p.requires_grad for p in network.parameters())
