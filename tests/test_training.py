@@ -167,3 +167,12 @@ def test_flat_adam_close_gives_each_parameter_its_own_storage():
     storages = {p.untyped_storage().data_ptr() for p in network.parameters()}
     assert len(storages) == len(list(network.parameters()))
     assert all(p.grad is None and p.is_leaf and p.requires_grad for p in network.parameters())
+
+
+def test_flat_adam_steps_large_networks_tensor_by_tensor(monkeypatch):
+    network = _network()
+    monkeypatch.setattr(skvae._training, "FLAT_MAX_PARAMETERS", 10)
+    optimizer = FlatAdam(network, 0.01)
+    assert optimizer.flat is None
+    assert optimizer.optimizer.param_groups[0]["params"] == list(network.parameters())
+    assert optimizer.optimizer.defaults["fused"] is True
