@@ -62,6 +62,20 @@ def _as_tensor(array, device, dtype=torch.float32):
     return tensor.to(device=device, dtype=dtype)
 
 
+def _column_mean_std(X):
+    """Per-column mean and (population) standard deviation, in float64.
+
+    Two passes over chunks of rows, so the float64 temporaries stay at about
+    ``_CHUNK_ELEMENTS`` values instead of a float64 copy of the whole of ``X``
+    (which ``X.std(axis=0, dtype=np.float64)`` would make).
+    """
+    chunk_rows = max(1, _CHUNK_ELEMENTS // max(1, X.shape[1]))
+    chunks = [slice(start, start + chunk_rows) for start in range(0, X.shape[0], chunk_rows)]
+    mean = sum(X[rows].sum(axis=0, dtype=np.float64) for rows in chunks) / X.shape[0]
+    squares = sum(np.square(X[rows] - mean).sum(axis=0) for rows in chunks)
+    return mean, np.sqrt(squares / X.shape[0])
+
+
 class BaseVAE(BaseEstimator):
     """Parameters, fit and scoring shared by the VAE estimators."""
 
@@ -115,10 +129,12 @@ class BaseVAE(BaseEstimator):
         train_generator = torch.Generator(device).manual_seed(int(rng.randint(2**31 - 1)))
         train_rows, validation_rows = self._split_rows(X.shape[0], rng)
 
+        # Without a validation split X is used as it is: no copy of the rows.
+        X_fit = X if validation_rows is None else X[train_rows]
         with torch_threads(self.n_threads):
-            network = self._build_network(X[train_rows], hidden_layer_sizes, init_generator)
+            network = self._build_network(X_fit, hidden_layer_sizes, init_generator)
             network = network.to(device)
-            X_train = _as_tensor(X[train_rows] if validation_rows is not None else X, device)
+            X_train = _as_tensor(X_fit, device)
             X_validation, validation_noise = None, None
             if validation_rows is not None:
                 X_validation = _as_tensor(X[validation_rows], device)
@@ -201,8 +217,7 @@ class BaseVAE(BaseEstimator):
         network = network.to_empty(device="cpu")
         reset_parameters(network, generator)
         if self.likelihood == "gaussian":
-            shift = X_train.mean(axis=0, dtype=np.float64)
-            scale = X_train.std(axis=0, dtype=np.float64)
+            shift, scale = _column_mean_std(X_train)
             tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
             scale[scale < tiny] = 1.0  # constant features: shift only
         else:

@@ -68,7 +68,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     n_threads : int or None, default=None
         CPU threads PyTorch uses during fit and inference, with ``n_jobs``
         semantics: None means 1 (fast for small networks, and safe when other
-        processes share the cores), -1 means all cores.
+        processes share the cores), -1 means all cores (inside a joblib
+        worker, e.g. under ``GridSearchCV(n_jobs=...)``, the worker's share of
+        them). PyTorch's global setting is restored afterwards.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks a CUDA GPU when one is available.
     random_state : int, RandomState instance or None, default=None
