@@ -239,7 +239,9 @@ def main():
         header = (
             f"ROC-AUC on the test part, mean over seeds {args.seeds}, at most "
             f"{args.max_train} training rows (stratified subsample), "
-            f"{len(auc)} data sets.\n\nCommand: `{COMMAND}`\n\n"
+            f"{len(auc)} data sets. Rows: data sets; the last rows: mean ROC-AUC, "
+            "average rank (1 = best), mean average precision, mean fit time "
+            f"(wall-clock seconds, one CPU thread).\n\nCommand: `{COMMAND}`\n\n"
         )
         (RESULTS / "adbench.md").write_text(header + to_markdown(table) + extra)
 

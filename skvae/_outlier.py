@@ -46,7 +46,9 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     Parameters
     ----------
     latent_dim : int, default=8
-        Dimension of the latent space.
+        Dimension of the latent space. 8 rather than :class:`VAETransformer`'s
+        2: on 20 ADBench data sets it ranked anomalies better (mean ROC-AUC
+        0.820 against 0.806, 200 epochs); 16 was no better than 8.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Sets ``offset_``, the threshold of ``predict``. With a float, the
         ``contamination`` quantile of the training scores, so that this share
@@ -69,9 +71,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         Floor of the Gaussian decoder's variance, in units of each feature's
         training variance.
     max_iter : int, default=100
-        Maximum number of epochs. Fewer than :class:`VAETransformer`'s 200:
-        the training data contain the anomalies, and a VAE trained much
-        longer starts to fit them too (see Notes).
+        Maximum number of epochs. Half :class:`VAETransformer`'s 200: the
+        training data contain the anomalies, and on the same 20 data sets
+        100 epochs ranked them as well as 200 (mean ROC-AUC 0.822 against
+        0.820) in half the time.
     batch_size : int or "auto", default="auto"
         Rows per Adam step. ``"auto"`` takes a twentieth of the training
         rows, clipped to [16, 128], so that every epoch makes at least about
@@ -128,11 +131,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
 
     Notes
     -----
-    The score is the ELBO, chosen by measurement on the ADBench classical data
-    sets (``benchmarks/bench_adbench.py``): the importance-weighted bound
-    (:meth:`log_likelihood`) ranked the test rows no better (mean ROC-AUC
-    within 0.005 of the ELBO's) at 16 or more times the cost. Three choices
-    make the score robust:
+    The score is the ELBO, chosen by measurement on ADBench classical data
+    sets (``benchmarks/bench_adbench.py``): over 20 data sets and four
+    network settings, the importance-weighted bound with 16 draws
+    (:meth:`log_likelihood`) ranked the test rows slightly worse (mean
+    ROC-AUC 0.002 lower, at worst 0.05 lower on one data set) at the same
+    cost, and the ELBO is exact in z for a linear decoder. Three choices make
+    the score robust:
 
     * Constant features. Before scoring, every feature is winsorised to its
       training range widened by one training standard deviation on each
@@ -140,10 +145,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
       all (there is no scale on which to call a deviation large), and no
       feature can add an unbounded quadratic penalty, while values far
       outside the training range still score as the most extreme seen. On
-      ADBench this changed no ROC-AUC by more than 0.001.
-    * Posterior collapse. The KL warm-up and a latent space of 8 dimensions
-      keep the code in use, so the score follows the data manifold rather
-      than the distance from the mean.
+      those 20 ADBench sets this changed no ROC-AUC by more than 0.0003.
+    * Posterior collapse. A collapsed code turns the ELBO into a diagonal
+      Gaussian density, a plain distance from the mean. The KL warm-up and
+      ``batch_size="auto"`` keep the code in use: on 600 points of a closed
+      curve, batches of 128 (5 Adam steps per epoch) left the code collapsed
+      and ranked the curve's centre as the most normal point, while batches
+      of 30 learn the curve and flag it.
     * Reproducibility. The expectation over q(z|x) uses fixed latent draws
       shared by every row, so scores do not change from call to call or with
       the subset or order of the rows.
