@@ -276,7 +276,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self._check_value_range(X)
         X = np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
         noise = self._scoring_noise(self._device())
-        chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
+        chunk_rows = self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK
+        chunk_rows = max(_ROW_BLOCK, chunk_rows)
         return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
 
     def decision_function(self, X):

@@ -17,7 +17,8 @@ FAST = dict(max_iter=30, random_state=0)
 def _blobs_with_outliers(n_inliers=400, n_outliers=20, n_features=5, seed=0):
     rng = np.random.RandomState(seed)
     inliers = rng.normal(size=(n_inliers, n_features))
-    outliers = rng.uniform(5, 8, size=(n_outliers, n_features)) * rng.choice([-1, 1], size=(n_outliers, n_features))
+    magnitudes = rng.uniform(5, 8, size=(n_outliers, n_features))
+    outliers = magnitudes * rng.choice([-1, 1], size=(n_outliers, n_features))
     X = np.vstack([inliers, outliers])
     y = np.r_[np.ones(n_inliers, int), -np.ones(n_outliers, int)]
     return X, y
@@ -56,7 +57,8 @@ def test_outlier_api_and_contamination():
     assert abs(np.mean(labels == -1) - 0.05) < 0.01
     # ... and they are the planted outliers
     assert np.mean(labels[y == -1] == -1) > 0.9
-    np.testing.assert_array_equal(VAEOutlierDetector(contamination=0.05, **FAST).fit_predict(X), labels)
+    refit = VAEOutlierDetector(contamination=0.05, **FAST)
+    np.testing.assert_array_equal(refit.fit_predict(X), labels)
 
 
 def test_auto_threshold_flags_far_outliers_and_few_inliers():
