@@ -147,7 +147,7 @@ class BaseVAE(BaseEstimator):
                 beta=self.beta,
                 warmup_epochs=self.warmup_epochs,
                 max_iter=self.max_iter,
-                batch_size=self.batch_size,
+                batch_size=self._resolve_batch_size(X_train.shape[0]),
                 learning_rate=self.learning_rate,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
@@ -171,6 +171,10 @@ class BaseVAE(BaseEstimator):
             self.best_validation_score_ = None
         self._training_dtype = X.dtype
         return self
+
+    def _resolve_batch_size(self, n_train_rows):
+        """Rows per Adam step; a hook for subclasses that derive it from the data."""
+        return self.batch_size
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes

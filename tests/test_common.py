@@ -2,12 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAETransformer
+from skvae import VAEOutlierDetector, VAETransformer
 
 # Small and quick: the checks fit hundreds of times.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, n_mc_samples=4)
 
-ESTIMATORS = [VAETransformer(**FAST)]
+ESTIMATORS = [VAETransformer(**FAST), VAEOutlierDetector(**FAST)]
 
 
 def _expected_failed_checks(estimator):

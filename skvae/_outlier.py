@@ -1,0 +1,310 @@
+"""VAEOutlierDetector: the VAE as a scikit-learn outlier detector."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import OutlierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseVAE, _keep_state_on_error
+from ._objective import elbo
+
+# Test inputs are winsorised to the training range widened by this many
+# training standard deviations per feature before scoring (see Notes).
+_CLIP_STD = 1.0
+# Rows are scored in blocks of this many (the last one padded): float32 matrix
+# kernels may round a row differently depending on how many rows share the
+# call, and padding makes every row's score independent of the others.
+_ROW_BLOCK = 64
+
+
+def _padded(compute):
+    """Wrap ``compute`` (rows -> one value per row) to run on whole row blocks."""
+
+    def run(x):
+        n_rows = x.shape[0]
+        missing = -n_rows % _ROW_BLOCK
+        if missing:
+            x = torch.cat([x, x[-1:].expand(missing, -1)])  # (multiple of block, n_features)
+        return compute(x)[:n_rows]
+
+    return run
+
+
+class VAEOutlierDetector(OutlierMixin, BaseVAE):
+    """Unsupervised outlier detection with a variational autoencoder.
+
+    The same model and training as :class:`VAETransformer`: a VAE is fitted to
+    the (unlabelled, possibly contaminated) training data by maximising the
+    evidence lower bound (ELBO), and each row is scored by its ELBO, a lower
+    bound on log p(x) in nats. Low density means anomalous. The API follows
+    :class:`~sklearn.ensemble.IsolationForest`: ``score_samples`` is higher
+    for more normal rows, ``decision_function = score_samples - offset_`` is
+    negative for outliers, and ``predict`` gives +1 (inlier) or -1 (outlier).
+
+    Parameters
+    ----------
+    latent_dim : int, default=8
+        Dimension of the latent space. 8 rather than :class:`VAETransformer`'s
+        2: on 20 ADBench data sets it ranked anomalies better (mean ROC-AUC
+        0.820 against 0.806, 200 epochs); 16 was no better than 8.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Sets ``offset_``, the threshold of ``predict``. With a float, the
+        ``contamination`` quantile of the training scores, so that this share
+        of the training rows is flagged. With ``"auto"``, the lower Tukey
+        fence of the training scores, ``Q1 - 1.5 * (Q3 - Q1)``: rows whose
+        density lies far below the bulk of the training data are flagged,
+        whatever their number.
+    hidden_layer_sizes : array-like of int, default=(128, 64)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
+        Activation between hidden layers.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Decoder distribution. ``"bernoulli"`` needs data in [0, 1].
+    beta : float, default=1.0
+        Weight of the KL term during training. Scoring always uses 1.
+    warmup_epochs : int, default=10
+        Epochs of linear KL warm-up; it keeps the latent code from
+        collapsing early in training.
+    min_variance : float, default=1e-3
+        Floor of the Gaussian decoder's variance, in units of each feature's
+        training variance.
+    max_iter : int, default=100
+        Maximum number of epochs. Half :class:`VAETransformer`'s 200: the
+        training data contain the anomalies, and on the same 20 data sets
+        100 epochs ranked them as well as 200 (mean ROC-AUC 0.822 against
+        0.820) in half the time.
+    batch_size : int or "auto", default="auto"
+        Rows per Adam step. ``"auto"`` takes a twentieth of the training
+        rows, clipped to [16, 128], so that every epoch makes at least about
+        20 Adam steps: on small data sets a VAE given too few updates stays
+        in the collapsed state where the score is a plain distance from the
+        mean (see Notes).
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their
+        ELBO stops improving; otherwise stop on the training loss.
+    validation_fraction : float, default=0.1
+        Share of rows held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Improvement (nats per sample) that counts as progress.
+    n_mc_samples : int, default=16
+        Fixed latent draws, shared by every row, for the expectation in the
+        ELBO.
+    n_threads : int or None, default=None
+        CPU threads PyTorch uses, with ``n_jobs`` semantics (None means 1).
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where to train; ``"auto"`` picks a CUDA GPU when one is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the training noise.
+    verbose : int, default=0
+        Print the loss after every epoch when positive.
+
+    Attributes
+    ----------
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function`` is
+        ``score_samples - offset_``.
+    network_ : torch.nn.Module
+        The trained VAE.
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Training loss after each epoch.
+    validation_scores_ : list of float or None
+        Validation ELBO after each epoch (``early_stopping=True``).
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    VAETransformer : The same model as a transformer.
+    sklearn.ensemble.IsolationForest : A tree-based outlier detector.
+
+    Notes
+    -----
+    The score is the ELBO, chosen by measurement on ADBench classical data
+    sets (``benchmarks/bench_adbench.py``): over 20 data sets and four
+    network settings, the importance-weighted bound with 16 draws
+    (:meth:`log_likelihood`) ranked the test rows slightly worse (mean
+    ROC-AUC 0.002 lower, at worst 0.05 lower on one data set) at the same
+    cost, and the ELBO is exact in z for a linear decoder. Three choices make
+    the score robust:
+
+    * Constant features. Before scoring, every feature is winsorised to its
+      training range widened by one training standard deviation on each
+      side. A feature constant in training therefore cannot move the score at
+      all (there is no scale on which to call a deviation large), and no
+      feature can add an unbounded quadratic penalty, while values far
+      outside the training range still score as the most extreme seen. On
+      those 20 ADBench sets this changed no ROC-AUC by more than 0.0003.
+    * Posterior collapse. A collapsed code turns the ELBO into a diagonal
+      Gaussian density, a plain distance from the mean. The KL warm-up and
+      ``batch_size="auto"`` keep the code in use: on 600 points of a closed
+      curve, batches of 128 (5 Adam steps per epoch) left the code collapsed
+      and ranked the curve's centre as the most normal point, while batches
+      of 30 learn the curve and flag it.
+    * Reproducibility. The expectation over q(z|x) uses fixed latent draws
+      shared by every row, so scores do not change from call to call or with
+      the subset or order of the rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEOutlierDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(300, 4))
+    >>> detector = VAEOutlierDetector(max_iter=20, random_state=0).fit(X)
+    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [6.0, -6.0, 6.0, -6.0]])
+    array([ 1, -1])
+    >>> bool(detector.decision_function([[6.0, -6.0, 6.0, -6.0]])[0] < 0)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseVAE._parameter_constraints,
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        latent_dim=8,
+        *,
+        contamination="auto",
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        warmup_epochs=10,
+        min_variance=1e-3,
+        max_iter=100,
+        batch_size="auto",
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_mc_samples=16,
+        n_threads=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.contamination = contamination
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.warmup_epochs = warmup_epochs
+        self.min_variance = min_variance
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_mc_samples = n_mc_samples
+        self.n_threads = n_threads
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_keep_state_on_error
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE on ``X`` and set the threshold ``offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, unlabelled; it may contain outliers.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        super().fit(X)
+        X = self._validate_for_inference(X)
+        width = _CLIP_STD * X.std(axis=0, dtype=np.float64)
+        self._clip_low = (X.min(axis=0) - width).astype(X.dtype)
+        self._clip_high = (X.max(axis=0) + width).astype(X.dtype)
+        scores = self.score_samples(X).astype(np.float64)
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(scores, [25, 75])
+            self.offset_ = float(q1 - 1.5 * (q3 - q1))
+        else:
+            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+        return self
+
+    def _resolve_batch_size(self, n_train_rows):
+        if self.batch_size == "auto":
+            return int(min(128, max(16, n_train_rows // 20)))
+        return self.batch_size
+
+    def score_samples(self, X):
+        """Per-sample ELBO of the winsorised rows: higher is more normal.
+
+        Every feature is first clipped to its training range widened by one
+        training standard deviation (see Notes). The result is deterministic:
+        it does not change from call to call, nor with the order or subset
+        of the rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Lower bound on log p(x) in nats, with the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        self._check_value_range(X)
+        X = np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+        noise = self._scoring_noise(self._device())
+        chunk_rows = self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK
+        chunk_rows = max(_ROW_BLOCK, chunk_rows)
+        return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            With the dtype of ``X``.
+        """
+        scores = self.score_samples(X)
+        return scores - scores.dtype.type(self.offset_)
+
+    def predict(self, X):
+        """Label each row: +1 for an inlier, -1 for an outlier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 where ``decision_function(X) >= 0``, -1 elsewhere.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
