@@ -81,6 +81,48 @@ def common_random_numbers(n_samples, latent_dim, seed=0, dtype=torch.float32, de
     return draws.to(dtype=dtype, device=device).unsqueeze(1)
 
 
+_PRIME = 2_147_483_647  # 2^31 - 1: products of two values below it fit in int64
+
+
+def _hash31(values):
+    """Mix int64 values in [0, 2^31 - 1) into that range: LCG and xorshift rounds."""
+    for multiplier in (48_271, 69_621, 16_807):
+        values = (values * multiplier + 12_345) % _PRIME
+        values = values ^ (values >> 13)
+    return values
+
+
+def row_seeds(x):
+    """One integer per row, a hash of the row's float32 values: (batch, n) -> (batch,).
+
+    Equal rows get equal seeds, whatever the other rows, their order or the
+    batch they come in.
+    """
+    bits = x.detach().to(torch.float32).contiguous().view(torch.int32).to(torch.int64)
+    position = torch.arange(x.shape[-1], device=x.device) * 7_919
+    per_feature = _hash31((bits + position) % _PRIME)  # (batch, n_features)
+    return _hash31(per_feature.sum(-1) % _PRIME)
+
+
+def row_keyed_normal_draws(x, n_draws, latent_dim, seed=0):
+    """Standard normal draws of each row's own: (n_draws, batch, latent_dim).
+
+    The draws for a row come from a generator seeded by a hash of that row
+    (and ``seed``), so they are deterministic and do not depend on the other
+    rows, yet differ between distinct rows: the Monte Carlo error of a
+    per-row estimate built on them is independent across rows and averages
+    out in a mean over many rows, unlike with draws shared by every row.
+    """
+    seeds = row_seeds(x).tolist()
+    draws = torch.empty((n_draws, len(seeds), latent_dim), dtype=x.dtype, device=x.device)
+    for row, row_seed in enumerate(seeds):
+        generator = torch.Generator(x.device).manual_seed(row_seed * 1_000_003 + seed)
+        draws[:, row] = torch.randn(
+            (n_draws, latent_dim), generator=generator, dtype=x.dtype, device=x.device
+        )
+    return draws
+
+
 def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
     """E_q[log p(x|z)] per row by averaging over given latent draws: (batch,).
 

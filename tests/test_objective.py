@@ -19,6 +19,7 @@ from skvae._objective import (
     gaussian_kl,
     importance_weighted_bound,
     monte_carlo_log_likelihood,
+    row_keyed_normal_draws,
 )
 
 N_FEATURES, LATENT_DIM = 6, 3
@@ -203,3 +204,32 @@ def test_iwae_with_one_draw_is_the_single_sample_elbo():
     kl = gaussian_kl(mean, log_var).numpy()
     assert_allclose(iwae.numpy(), single.numpy() - (log_ratio - kl), rtol=1e-10)
     assert math.isfinite(float(iwae.sum()))
+
+
+def test_row_keyed_draws_depend_on_the_row_alone():
+    x = torch.from_numpy(np.random.RandomState(0).normal(size=(50, 4)))
+    draws = row_keyed_normal_draws(x, 30, 2)
+    assert draws.shape == (30, 50, 2)
+    order = torch.from_numpy(np.random.RandomState(1).permutation(50))
+    assert torch.equal(row_keyed_normal_draws(x[order], 30, 2), draws[:, order])
+    assert torch.equal(row_keyed_normal_draws(x[:3], 30, 2), draws[:, :3])
+    twice = torch.cat([x[:1], x[:1]])
+    same = row_keyed_normal_draws(twice, 30, 2)
+    assert torch.equal(same[:, 0], same[:, 1])
+    # Rows that differ in one bit of one value get unrelated draws.
+    nudged = x[:1].clone()
+    nudged[0, 3] = torch.nextafter(nudged[0, 3].float(), torch.tensor(np.inf)).double()
+    other = row_keyed_normal_draws(nudged, 30, 2)
+    assert abs(np.corrcoef(other.flatten(), draws[:, 0].flatten())[0, 1]) < 0.5
+    assert not torch.equal(row_keyed_normal_draws(x, 30, 2, seed=1), draws)
+
+
+def test_row_keyed_draws_are_standard_normal_and_independent_across_rows():
+    x = torch.from_numpy(np.random.RandomState(0).normal(size=(2000, 3)))
+    draws = row_keyed_normal_draws(x, 50, 2).numpy()
+    flat = draws.reshape(-1)
+    assert stats.kstest(flat, "norm").pvalue > 1e-3
+    # Per-row means over the 50 draws are independent: their spread is 1/sqrt(50).
+    row_means = draws.mean(0)[:, 0]
+    assert_allclose(row_means.std(), 1 / np.sqrt(50), rtol=0.1)
+    assert abs(np.corrcoef(row_means[:-1], row_means[1:])[0, 1]) < 0.1
