@@ -17,9 +17,11 @@ root; ``--data-dir`` or the environment variable ``SKVAE_DATA_DIR`` override it.
 """
 
 import argparse
+import json
 import platform
 import time
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -58,9 +60,10 @@ def main():
     ).astype(np.float32)
     X_test = load_binarized_mnist(folder, "test").astype(np.float32)[: args.n_test]
 
+    record = Path(args.model).with_suffix(".json")  # fit time of the saved model
     if args.eval_only:
         vae = joblib.load(args.model)
-        fit_seconds = float("nan")
+        fit_seconds = json.loads(record.read_text())["fit_seconds"] if record.exists() else np.nan
     else:
         vae = VAETransformer(
             latent_dim=50,
@@ -81,6 +84,7 @@ def main():
             vae.fit(X_train)
         fit_seconds = time.perf_counter() - start
         joblib.dump(vae, args.model)
+        record.write_text(json.dumps({"fit_seconds": fit_seconds, "epochs": vae.n_iter_}))
         print(f"fitted {vae.n_iter_} epochs in {fit_seconds:.0f} s; saved {args.model}")
 
     start = time.perf_counter()
