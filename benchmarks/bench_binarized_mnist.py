@@ -9,7 +9,7 @@ can be rerun with ``--eval-only``.
 
 Usage (from the project root)::
 
-    PYTHONPATH=. python benchmarks/bench_binarized_mnist.py --max-iter 500
+    PYTHONPATH=. python benchmarks/bench_binarized_mnist.py --max-iter 600
     PYTHONPATH=. python benchmarks/bench_binarized_mnist.py --eval-only --k 5000
 
 The data directory defaults to ``../shared/data`` relative to the project
@@ -37,7 +37,7 @@ REFERENCE_NATS = 89.9
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-iter", type=int, default=500, help="training epochs")
+    parser.add_argument("--max-iter", type=int, default=600, help="training epochs")
     parser.add_argument("--n-test", type=int, default=10000, help="test images scored")
     parser.add_argument("--k", type=int, default=1000, help="importance samples per image")
     parser.add_argument("--data-dir", default=None, help="folder holding binarized_mnist/")

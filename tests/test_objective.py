@@ -76,7 +76,10 @@ def _linear_vae(seed=0, posterior_matched=False):
     """
     generator = torch.Generator().manual_seed(seed)
     vae = VAE(N_FEATURES, LATENT_DIM, (), "relu", "gaussian", min_variance=1e-3).double()
-    randn = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
     with torch.no_grad():
         for parameter in vae.parameters():
             parameter.copy_(0.5 * randn(*parameter.shape))
