@@ -1,0 +1,57 @@
+"""Where the benchmarks find the offline data sets.
+
+The data live in ``../shared/data`` relative to the project root unless the
+environment variable ``SKVAE_DATA_DIR`` or a ``--data-dir`` option says
+otherwise.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def data_dir(option=None):
+    """The data directory: ``option``, else ``$SKVAE_DATA_DIR``, else the default."""
+    if option:
+        return Path(option)
+    return Path(os.environ.get("SKVAE_DATA_DIR", DEFAULT_DATA_DIR))
+
+
+def load_binarized_mnist(directory, split):
+    """The statically binarised MNIST split ``split`` as a (n, 784) uint8 array."""
+    from scipy.io import loadmat
+
+    folder = Path(directory) / "binarized_mnist"
+    for suffix in (".mat", ".amat"):  # MATLAB v5 files, whatever the extension
+        path = folder / f"binarized_mnist_{split}{suffix}"
+        if path.exists():
+            return loadmat(path)["X"]
+    raise FileNotFoundError(
+        f"No binarized_mnist_{split}.mat under {folder}; pass --data-dir or set SKVAE_DATA_DIR."
+    )
+
+
+def write_table(frame, name, title, notes=(), digits=2):
+    """Print ``frame`` and write it as ``results/<name>.md`` and ``.csv``."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(frame, digits)
+    text = "\n".join([f"# {title}", "", markdown, "", *notes, ""])
+    print(text)
+    (RESULTS_DIR / f"{name}.md").write_text(text)
+    frame.to_csv(RESULTS_DIR / f"{name}.csv", index=False)
+
+
+def to_markdown(frame, digits=2):
+    """A pipe table of ``frame`` (floats with ``digits`` decimals), no extra dependency."""
+
+    def cell(value):
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    rows = [[str(c) for c in frame.columns]]
+    rows += [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    lines.insert(1, "|" + "|".join("---" for _ in frame.columns) + "|")
+    return "\n".join(lines)
