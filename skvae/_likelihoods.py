@@ -31,11 +31,15 @@ class GaussianLikelihood(nn.Module):
         """Per-feature observation variance, shape ``(n_features,)``."""
         return self.min_variance + self.log_excess_variance.exp()
 
+    def _log_normaliser(self, variance):
+        """-0.5 * sum_j log(2 pi var_j): the same for every row, so computed once."""
+        return -0.5 * (variance.log().sum() + variance.shape[-1] * _LOG_2PI)
+
     def log_prob(self, x, decoded):
         """Log-density summed over features: ``(..., n_features) -> (...)``."""
         variance = self.variance()
         squared_error = (x - decoded).pow(2)
-        return -0.5 * (squared_error / variance + variance.log() + _LOG_2PI).sum(-1)
+        return -0.5 * (squared_error / variance).sum(-1) + self._log_normaliser(variance)
 
     def expected_log_prob(self, x, decoded_mean, decoded_variance):
         """E_q[log p(x|z)] for a decoder that is affine in z.
@@ -47,7 +51,7 @@ class GaussianLikelihood(nn.Module):
         """
         variance = self.variance()
         squared_error = (x - decoded_mean).pow(2) + decoded_variance
-        return -0.5 * (squared_error / variance + variance.log() + _LOG_2PI).sum(-1)
+        return -0.5 * (squared_error / variance).sum(-1) + self._log_normaliser(variance)
 
     def mean(self, decoded):
         """The mean of p(x|z)."""

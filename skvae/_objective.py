@@ -130,8 +130,11 @@ def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
     (n_draws, batch or 1, latent_dim); the result is the mean of
     ``log p(x | z)`` over the draws, in the standardised space.
     """
-    z = vae.reparameterize(mean, log_var, noise)  # (n_draws, batch, latent_dim)
-    return vae.likelihood.log_prob(x_standardized, vae.decode(z)).mean(0)
+    if noise.shape[0] == 1:  # one draw (a training step): stay 2-d, no average
+        noise = noise[0]  # (batch or 1, latent_dim)
+    z = vae.reparameterize(mean, log_var, noise)  # ([n_draws,] batch, latent_dim)
+    log_likelihood = vae.likelihood.log_prob(x_standardized, vae.decode(z))
+    return log_likelihood if noise.dim() == 2 else log_likelihood.mean(0)
 
 
 def closed_form_log_likelihood(vae, x_standardized, mean, log_var):
