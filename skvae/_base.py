@@ -259,6 +259,12 @@ class BaseVAE(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    def _scoring_input(self, X):
+        """Validated rows for the density scores; a hook for subclasses."""
+        X = self._validate_for_inference(X)
+        self._check_value_range(X)
+        return X
+
     def score_samples(self, X):
         """Per-sample evidence lower bound (ELBO) on log p(x), in nats.
 
@@ -280,8 +286,7 @@ class BaseVAE(BaseEstimator):
         scores : ndarray of shape (n_samples,)
             Same dtype as ``X`` (float32 or float64).
         """
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
+        X = self._scoring_input(X)
         noise = self._scoring_noise(self._device())
         return self._map_rows(
             X, lambda x: elbo(self.network_, x, noise), self._chunk_rows(self.n_mc_samples)
@@ -326,8 +331,7 @@ class BaseVAE(BaseEstimator):
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
+        X = self._scoring_input(X)
         device = self._device()
         generator = torch.Generator(device).manual_seed(_SCORING_SEED)
         noise = torch.randn(

@@ -139,7 +139,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     cost, and the ELBO is exact in z for a linear decoder. Three choices make
     the score robust:
 
-    * Constant features. Before scoring, every feature is winsorised to its
+    * Constant features. Before scoring, by :meth:`score_samples` and
+      :meth:`log_likelihood` alike, every feature is winsorised to its
       training range widened by one training standard deviation on each
       side. A feature constant in training therefore cannot move the score at
       all (there is no scale on which to call a deviation large), and no
@@ -250,6 +251,15 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             self.offset_ = float(np.percentile(scores, 100 * self.contamination))
         return self
 
+    def _scoring_input(self, X):
+        """Validated rows, winsorised to the widened training range (see Notes).
+
+        Both density scores, :meth:`score_samples` and the inherited
+        :meth:`log_likelihood`, read their rows through here.
+        """
+        X = super()._scoring_input(X)
+        return np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+
     def _resolve_batch_size(self, n_train_rows):
         if self.batch_size == "auto":
             return int(min(128, max(16, n_train_rows // 20)))
@@ -272,9 +282,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         scores : ndarray of shape (n_samples,)
             Lower bound on log p(x) in nats, with the dtype of ``X``.
         """
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
-        X = np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+        X = self._scoring_input(X)
         noise = self._scoring_noise(self._device())
         chunk_rows = self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK
         chunk_rows = max(_ROW_BLOCK, chunk_rows)
