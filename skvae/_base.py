@@ -148,6 +148,7 @@ class BaseVAE(BaseEstimator):
                 warmup_epochs=self.warmup_epochs,
                 max_iter=self.max_iter,
                 batch_size=self._resolve_batch_size(X_train.shape[0]),
+                trim_fraction=self._trim_fraction(),
                 learning_rate=self.learning_rate,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
@@ -175,6 +176,10 @@ class BaseVAE(BaseEstimator):
     def _resolve_batch_size(self, n_train_rows):
         """Rows per Adam step; a hook for subclasses that derive it from the data."""
         return self.batch_size
+
+    def _trim_fraction(self):
+        """Share of each batch left out of the loss; a hook for robust subclasses."""
+        return 0.0
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
