@@ -168,6 +168,8 @@ def test_bad_input():
         VAEOutlierDetector().predict(X)
     with pytest.raises(ValueError, match="contamination"):
         VAEOutlierDetector(contamination=0.8).fit(X)
+    with pytest.raises(ValueError, match="trim_fraction"):
+        VAEOutlierDetector(trim_fraction=0.5).fit(X)
     detector = VAEOutlierDetector(**FAST).fit(X)
     before = detector.score_samples(X)
     with pytest.raises(ValueError, match="features"):
