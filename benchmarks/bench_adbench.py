@@ -27,6 +27,7 @@ shared ``data`` folder, holding ``adbench/*.npz``); by default
 """
 
 import argparse
+import json
 import os
 import time
 import warnings
@@ -211,7 +212,19 @@ def main():
     parser.add_argument("--resume", action="store_true", help="skip runs already saved")
     parser.add_argument("--runs", default=str(RESULTS / "adbench_runs.csv"))
     parser.add_argument("--no-table", action="store_true", help="do not write adbench.md/csv")
+    parser.add_argument(
+        "--skvae-params",
+        type=json.loads,
+        default={},
+        help='JSON of VAEOutlierDetector parameters to try instead of the defaults, e.g. '
+        '\'{"min_variance": 0.05}\'; use with its own --runs file and --no-table',
+    )
     args = parser.parse_args()
+    if args.skvae_params:
+        params = args.skvae_params
+        DETECTORS["skvae"] = _sklearn(
+            lambda seed: VAEOutlierDetector(random_state=seed, **params)
+        )
 
     files = list_datasets(data_dir(args.data_dir))
     if args.datasets:

@@ -153,6 +153,7 @@ class BaseVAE(BaseEstimator):
                 warmup_epochs=self.warmup_epochs,
                 max_iter=self.max_iter,
                 batch_size=self._resolve_batch_size(X_train.shape[0]),
+                trim_fraction=self._trim_fraction(),
                 learning_rate=self.learning_rate,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
@@ -180,6 +181,10 @@ class BaseVAE(BaseEstimator):
     def _resolve_batch_size(self, n_train_rows):
         """Rows per Adam step; a hook for subclasses that derive it from the data."""
         return self.batch_size
+
+    def _trim_fraction(self):
+        """Share of each batch left out of the loss; a hook for robust subclasses."""
+        return 0.0
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -264,6 +269,12 @@ class BaseVAE(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    def _scoring_input(self, X):
+        """Validated rows for the density scores; a hook for subclasses."""
+        X = self._validate_for_inference(X)
+        self._check_value_range(X)
+        return X
+
     def score_samples(self, X):
         """Per-sample evidence lower bound (ELBO) on log p(x), in nats.
 
@@ -287,8 +298,7 @@ class BaseVAE(BaseEstimator):
         scores : ndarray of shape (n_samples,)
             Same dtype as ``X`` (float32 or float64).
         """
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
+        X = self._scoring_input(X)
         noise = self._scoring_noise(self._device())
         return self._map_rows(
             X, lambda x: elbo(self.network_, x, noise), self._chunk_rows(self.n_mc_samples)
@@ -336,8 +346,7 @@ class BaseVAE(BaseEstimator):
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
+        X = self._scoring_input(X)
         chunk_draws = 64
 
         def compute(x):

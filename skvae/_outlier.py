@@ -69,18 +69,31 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         collapsing early in training.
     min_variance : float, default=1e-3
         Floor of the Gaussian decoder's variance, in units of each feature's
-        training variance.
+        training variance. A larger floor, meant to keep a few
+        well-reconstructed features from dominating the score, did not help:
+        0.05 gave a mean ROC-AUC of 0.778 against 0.780 (35 ADBench data
+        sets x 3 seeds, before trimming).
     max_iter : int, default=100
         Maximum number of epochs. Half :class:`VAETransformer`'s 200: the
         training data contain the anomalies, and on the same 20 data sets
         100 epochs ranked them as well as 200 (mean ROC-AUC 0.822 against
-        0.820) in half the time.
+        0.820) in half the time. Fewer epochs are no cure for learning the
+        anomalies: 30 gave 0.774 against 0.780 (35 data sets x 3 seeds,
+        before trimming) and left the code collapsed on the closed curve of
+        the Notes.
     batch_size : int or "auto", default="auto"
         Rows per Adam step. ``"auto"`` takes a twentieth of the training
         rows, clipped to [16, 128], so that every epoch makes at least about
         20 Adam steps: on small data sets a VAE given too few updates stays
         in the collapsed state where the score is a plain distance from the
         mean (see Notes).
+    trim_fraction : float in [0, 0.5), default=0.2
+        Share of each mini-batch left out of the training loss: the rows
+        with the lowest ELBO, as in least trimmed squares. The training data
+        contain the anomalies, and a VAE fitted to all of them learns to
+        reconstruct them too; trimming caps the share of rows that can pull
+        on the fit (see Notes). It does not set how many rows are flagged:
+        ``contamination`` does.
     learning_rate : float, default=1e-3
         Adam's step size.
     early_stopping : bool, default=False
@@ -114,7 +127,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : list of float
-        Training loss after each epoch.
+        Training loss after each epoch: the negative ELBO, averaged over
+        the rows kept by ``trim_fraction``.
     validation_scores_ : list of float or None
         Validation ELBO after each epoch (``early_stopping=True``).
     best_validation_score_ : float or None
@@ -136,10 +150,27 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     network settings, the importance-weighted bound with 16 draws
     (:meth:`log_likelihood`) ranked the test rows slightly worse (mean
     ROC-AUC 0.002 lower, at worst 0.05 lower on one data set) at the same
-    cost, and the ELBO is exact in z for a linear decoder. Three choices make
+    cost, and the ELBO is exact in z for a linear decoder. Four choices make
     the score robust:
 
-    * Constant features. Before scoring, every feature is winsorised to its
+    * Contaminated training data. Each Adam step averages the negative
+      ELBO over the batch without its ``trim_fraction`` worst-fitted rows
+      (least trimmed squares, Rousseeuw 1984): rows the model cannot explain
+      give no gradient, so a minority of anomalies is not learnt and keeps a
+      low score. On the 35 ADBench data sets x 3 seeds of
+      ``benchmarks/bench_adbench.py`` (at most 3000 training rows), the mean
+      test ROC-AUC was 0.780 without trimming, 0.790 with 0.1, 0.804 with
+      0.2 and 0.803 with 0.3; the average rank among the seven detectors
+      went from 3.81 to 3.01 with 0.2, ahead of IsolationForest (3.40). 0.2
+      helped most where anomalies are few extreme rows the untrimmed model
+      reconstructed (wine 0.66 -> 0.90, WDBC 0.89 -> 0.96, pendigits
+      0.76 -> 0.83) and cost most on mammography (0.85 -> 0.81). Beyond 0.2
+      the fit drops more of the normal rows' tails: 0.3 ranked no better
+      (average rank 3.14) and brought the closed curve below down to a
+      ROC-AUC of 0.95 for one of three seeds (at worst 0.96 with 0.2, 1.0
+      without trimming).
+    * Constant features. Before scoring, by :meth:`score_samples` and
+      :meth:`log_likelihood` alike, every feature is winsorised to its
       training range widened by one training standard deviation on each
       side. A feature constant in training therefore cannot move the score at
       all (there is no scale on which to call a deviation large), and no
@@ -173,6 +204,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         **BaseVAE._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
     }
 
     def __init__(
@@ -188,6 +220,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         min_variance=1e-3,
         max_iter=100,
         batch_size="auto",
+        trim_fraction=0.2,
         learning_rate=1e-3,
         early_stopping=False,
         validation_fraction=0.1,
@@ -209,6 +242,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.min_variance = min_variance
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.trim_fraction = trim_fraction
         self.learning_rate = learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -250,6 +284,18 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             self.offset_ = float(np.percentile(scores, 100 * self.contamination))
         return self
 
+    def _scoring_input(self, X):
+        """Validated rows, winsorised to the widened training range (see Notes).
+
+        Both density scores, :meth:`score_samples` and the inherited
+        :meth:`log_likelihood`, read their rows through here.
+        """
+        X = super()._scoring_input(X)
+        return np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+
+    def _trim_fraction(self):
+        return self.trim_fraction
+
     def _resolve_batch_size(self, n_train_rows):
         if self.batch_size == "auto":
             return int(min(128, max(16, n_train_rows // 20)))
@@ -272,9 +318,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         scores : ndarray of shape (n_samples,)
             Lower bound on log p(x) in nats, with the dtype of ``X``.
         """
-        X = self._validate_for_inference(X)
-        self._check_value_range(X)
-        X = np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+        X = self._scoring_input(X)
         noise = self._scoring_noise(self._device())
         chunk_rows = self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK
         chunk_rows = max(_ROW_BLOCK, chunk_rows)

@@ -142,10 +142,24 @@ def mean_elbo(vae, X, noise):
     return total.item() / X.shape[0]
 
 
-def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator):
+def trimmed_mean(values, trim_fraction):
+    """Mean of ``values`` (shape (n,)) without the lowest ``trim_fraction`` of them.
+
+    As in least trimmed squares (Rousseeuw, 1984): the rows the model fits
+    worst do not pull on the fit, so a minority of outliers is not learnt.
+    """
+    n_kept = values.shape[0] - int(trim_fraction * values.shape[0])
+    if n_kept == values.shape[0]:
+        return values.mean()
+    return values.topk(n_kept, sorted=False).values.mean()
+
+
+def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction=0.0):
     """One pass over the rows of ``X`` in a random order; returns the mean loss.
 
-    Reading the loss at the end is the epoch's one host synchronisation.
+    Each step's loss is the negative ELBO averaged over the batch, without
+    the ``trim_fraction`` of its rows with the lowest ELBO. Reading the loss
+    at the end is the epoch's one host synchronisation.
     """
     n_rows = X.shape[0]
     noise_rows = batch_size * NOISE_BLOCK_BATCHES
@@ -162,7 +176,7 @@ def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator):
             )
         batch = X.index_select(0, order[start : start + batch_size])  # (batch, n_features)
         noise = noise_block[:, offset : offset + batch_size]  # (1, batch, latent_dim)
-        loss = -elbo(vae, batch, noise, kl_weight).mean()
+        loss = -trimmed_mean(elbo(vae, batch, noise, kl_weight), trim_fraction)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -184,6 +198,7 @@ def train(
     tol,
     n_iter_no_change,
     generator,
+    trim_fraction=0.0,
     verbose=0,
 ):
     """Train ``vae`` in place on the rows of ``X`` and return its history.
@@ -192,6 +207,8 @@ def train(
     ELBO) has not improved by ``tol`` for ``n_iter_no_change`` consecutive
     epochs after the warm-up, as scikit-learn's MLP does. With a validation
     set, the weights of the best validation epoch are restored at the end.
+    With ``trim_fraction`` > 0 each step leaves out that share of its rows,
+    those with the lowest ELBO (see :func:`trimmed_mean`).
     """
     history = TrainingHistory()
     batch_size = min(batch_size, X.shape[0])
@@ -202,7 +219,9 @@ def train(
     try:
         for epoch in range(max_iter):
             kl_weight = kl_weight_at(epoch, beta, warmup_epochs)
-            epoch_loss = run_epoch(vae, X, optimizer, kl_weight, batch_size, generator)
+            epoch_loss = run_epoch(
+                vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction
+            )
             history.n_iter = epoch + 1
             if not math.isfinite(epoch_loss):
                 raise TrainingDivergedError(

@@ -90,6 +90,22 @@ def test_constant_training_feature_keeps_scores_bounded():
     assert roc_auc_score(y_test == -1, -test_scores) > 0.99
 
 
+def test_log_likelihood_winsorises_like_score_samples():
+    # Feature 0 is constant in training; feature 1 goes far beyond its range.
+    X, _ = _blobs_with_outliers()
+    X = np.column_stack([np.full(len(X), 3.0), X])
+    detector = VAEOutlierDetector(**FAST).fit(X)
+    far, farther = X[:50].copy(), X[:50].copy()
+    far[:, 1] += 1e3
+    farther[:, 1] += 1e6
+    farther[:, 0] -= 1e6
+    for score in (detector.score_samples, lambda x: detector.log_likelihood(x, 8)):
+        # both rows are clipped to the same bound, the constant feature is ignored
+        np.testing.assert_array_equal(score(far), score(farther))
+        assert np.all(np.isfinite(score(farther)))
+        assert np.all(score(far) < score(X[:50]))
+
+
 def _closed_curve(theta, rng, noise=0.05):
     """A closed curve in 6-D: the first three harmonics of the angle."""
     X = np.column_stack([f(k * theta) for k in (1, 2, 3) for f in (np.cos, np.sin)])
@@ -152,6 +168,8 @@ def test_bad_input():
         VAEOutlierDetector().predict(X)
     with pytest.raises(ValueError, match="contamination"):
         VAEOutlierDetector(contamination=0.8).fit(X)
+    with pytest.raises(ValueError, match="trim_fraction"):
+        VAEOutlierDetector(trim_fraction=0.5).fit(X)
     detector = VAEOutlierDetector(**FAST).fit(X)
     before = detector.score_samples(X)
     with pytest.raises(ValueError, match="features"):

@@ -11,7 +11,7 @@ import skvae._training
 from skvae import VAETransformer
 from skvae._base import _as_tensor
 from skvae._networks import VAE, reset_parameters
-from skvae._training import FlatAdam, epoch_mean, make_optimizer, train
+from skvae._training import FlatAdam, epoch_mean, make_optimizer, train, trimmed_mean
 
 
 def _network(n_features=3, latent_dim=2, seed=0):
@@ -176,3 +176,28 @@ def test_flat_adam_steps_large_networks_tensor_by_tensor(monkeypatch):
     assert optimizer.flat is None
     assert optimizer.optimizer.param_groups[0]["params"] == list(network.parameters())
     assert optimizer.optimizer.defaults["fused"] is True
+
+
+def test_trimmed_mean_leaves_out_the_lowest_values():
+    values = torch.tensor([5.0, -100.0, 1.0, 2.0, -50.0, 3.0, 4.0, 0.0, 6.0, 7.0])
+    assert trimmed_mean(values, 0.0).item() == pytest.approx(values.mean().item())
+    assert trimmed_mean(values, 0.2).item() == pytest.approx(3.5)  # -100 and -50 left out
+    assert trimmed_mean(values, 0.15).item() == pytest.approx((values.sum().item() + 100) / 9)
+    assert trimmed_mean(values[:5], 0.1).item() == pytest.approx(values[:5].mean().item())
+
+
+def test_trimmed_training_ignores_the_worst_rows():
+    # Two rows in eight are far off; with half of every batch of 4 trimmed
+    # they never pull on the fit, so how far off they are does not matter.
+    X = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    results = {}
+    for trim_fraction in (0.0, 0.5):
+        for shift in (30.0, 60.0):
+            data = X.clone()
+            data[::4] += shift
+            network = _network()
+            _train(network, data, max_iter=3, batch_size=4, trim_fraction=trim_fraction)
+            params = torch.cat([p.detach().reshape(-1) for p in network.parameters()])
+            results[trim_fraction, shift] = params.numpy()
+    np.testing.assert_allclose(results[0.5, 30.0], results[0.5, 60.0], rtol=1e-6, atol=1e-7)
+    assert np.abs(results[0.0, 30.0] - results[0.0, 60.0]).max() > 1e-3
