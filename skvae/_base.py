@@ -33,6 +33,24 @@ from ._training import train
 # the widest intermediate tensor, so memory does not grow with the rows.
 _CHUNK_ELEMENTS = 2**22
 _SCORING_SEED = 0
+# Rows are scored in blocks of this many (the last one padded): float32 matrix
+# kernels may round a row differently depending on how many rows share the
+# call, and padding makes every row's score independent of the others.
+_ROW_BLOCK = 64
+
+
+def _padded(compute):
+    """Wrap ``compute`` (rows -> one value per row) to run on whole row blocks."""
+
+    def run(x):
+        n_rows = x.shape[0]
+        missing = -n_rows % _ROW_BLOCK
+        if missing:
+            x = torch.cat([x, x[-1:].expand(missing, -1)])  # (multiple of block, n_features)
+        return compute(x)[:n_rows]
+
+    return run
+
 
 
 def _keep_state_on_error(fit_method):
@@ -300,9 +318,8 @@ class BaseVAE(BaseEstimator):
         """
         X = self._scoring_input(X)
         noise = self._scoring_noise(self._device())
-        return self._map_rows(
-            X, lambda x: elbo(self.network_, x, noise), self._chunk_rows(self.n_mc_samples)
-        )
+        chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
+        return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
 
     def score(self, X, y=None):
         """Mean per-sample ELBO of ``X``: higher is better, for model selection.

@@ -3,35 +3,14 @@
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseVAE, _keep_state_on_error
-from ._objective import elbo
 
 # Test inputs are winsorised to the training range widened by this many
 # training standard deviations per feature before scoring (see Notes).
 _CLIP_STD = 1.0
-# Rows are scored in blocks of this many (the last one padded): float32 matrix
-# kernels may round a row differently depending on how many rows share the
-# call, and padding makes every row's score independent of the others.
-_ROW_BLOCK = 64
-
-
-def _padded(compute):
-    """Wrap ``compute`` (rows -> one value per row) to run on whole row blocks."""
-
-    def run(x):
-        n_rows = x.shape[0]
-        missing = -n_rows % _ROW_BLOCK
-        if missing:
-            x = torch.cat([x, x[-1:].expand(missing, -1)])  # (multiple of block, n_features)
-        return compute(x)[:n_rows]
-
-    return run
-
-
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
@@ -318,11 +297,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         scores : ndarray of shape (n_samples,)
             Lower bound on log p(x) in nats, with the dtype of ``X``.
         """
-        X = self._scoring_input(X)
-        noise = self._scoring_noise(self._device())
-        chunk_rows = self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK
-        chunk_rows = max(_ROW_BLOCK, chunk_rows)
-        return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
+        return super().score_samples(X)  # rows pass through _scoring_input
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.

@@ -303,3 +303,11 @@ def test_methods_need_a_fitted_model():
 
     with pytest.raises(NotFittedError):
         VAETransformer().sample(3)
+
+
+def test_float32_scores_do_not_depend_on_the_other_rows(fitted, digits):
+    X = digits[1][:150].astype(np.float32)
+    together = fitted.score_samples(X)
+    alone = np.array([fitted.score_samples(X[i : i + 1])[0] for i in (0, 70, 149)])
+    assert np.array_equal(alone, together[[0, 70, 149]])
+    assert np.array_equal(fitted.score_samples(X[::-1])[::-1], together)
