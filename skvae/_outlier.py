@@ -6,11 +6,13 @@ import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseVAE, _keep_state_on_error
+from ._base import BaseVAE, _column_mean_std, _keep_state_on_error
 
 # Test inputs are winsorised to the training range widened by this many
 # training standard deviations per feature before scoring (see Notes).
 _CLIP_STD = 1.0
+
+
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
@@ -252,7 +254,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         """
         super().fit(X)
         X = self._validate_for_inference(X)
-        width = _CLIP_STD * X.std(axis=0, dtype=np.float64)
+        width = _CLIP_STD * _column_mean_std(X)[1]  # no float64 copy of X
         self._clip_low = (X.min(axis=0) - width).astype(X.dtype)
         self._clip_high = (X.max(axis=0) + width).astype(X.dtype)
         scores = self.score_samples(X).astype(np.float64)
