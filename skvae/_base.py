@@ -52,7 +52,6 @@ def _padded(compute):
     return run
 
 
-
 def _keep_state_on_error(fit_method):
     """Restore every attribute of the estimator if ``fit`` raises."""
 
@@ -118,7 +117,11 @@ class BaseVAE(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
-        "n_threads": [Integral, None],
+        "n_threads": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

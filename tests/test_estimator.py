@@ -291,6 +291,7 @@ def test_bernoulli_needs_values_in_unit_interval(small_fitted):
         ({"likelihood": "poisson"}, "likelihood"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"device": "tpu"}, "device"),
+        ({"n_threads": 0}, "n_threads"),
     ],
 )
 def test_bad_parameters_are_named(params, message):
