@@ -26,8 +26,23 @@ from ._objective import (
     importance_weighted_bound,
     row_keyed_normal_draws,
 )
-from ._threads import torch_threads
-from ._training import train
+from ._progress import EpochProgress
+from ._threads import resolve_n_threads, torch_threads
+from ._training import (
+    copy_state,
+    kl_weight_at,
+    make_optimizer,
+    mean_elbo,
+    run_epoch,
+    set_learning_rate,
+)
+
+try:  # scikit-learn >= 1.9: the callback API (sklearn.callback)
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # older scikit-learn in the supported range: no callbacks
+
+    class CallbackSupportMixin:
+        """Stand-in for scikit-learn's callback mixin, absent before 1.9."""
 
 # Inference works on chunks of rows holding about this many float values in
 # the widest intermediate tensor, so memory does not grow with the rows.
@@ -37,6 +52,12 @@ _SCORING_SEED = 0
 # kernels may round a row differently depending on how many rows share the
 # call, and padding makes every row's score independent of the others.
 _ROW_BLOCK = 64
+# learning_rate_schedule="adaptive": after n_iter_no_change epochs without
+# improvement the step size is divided by this, at most this many times.
+_LEARNING_RATE_CUT = 5.0
+# batch_size="auto": about this share of the training rows per Adam step.
+_AUTO_BATCH_FRACTION = 1 / 100
+_MAX_LEARNING_RATE_CUTS = 2
 
 
 def _padded(compute):
@@ -66,6 +87,18 @@ def _keep_state_on_error(fit_method):
             raise
 
     return wrapper
+
+
+def auto_batch_size(n_rows, fraction, smallest, largest):
+    """``fraction`` of ``n_rows`` rounded to a power of two, clipped to [smallest, largest].
+
+    Examples
+    --------
+    >>> auto_batch_size(10_000, 1 / 100, 32, 512), auto_batch_size(500, 1 / 100, 32, 512)
+    (128, 32)
+    """
+    power = 2 ** round(math.log2(max(1.0, fraction * n_rows)))
+    return int(min(largest, max(smallest, power)))
 
 
 def _resolve_device(device):
@@ -98,7 +131,7 @@ def _column_mean_std(X):
     return mean, np.sqrt(squares / X.shape[0])
 
 
-class BaseVAE(BaseEstimator):
+class BaseVAE(CallbackSupportMixin, BaseEstimator):
     """Parameters, fit and scoring shared by the VAE estimators."""
 
     _parameter_constraints = {
@@ -110,14 +143,17 @@ class BaseVAE(BaseEstimator):
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "adaptive"})],
         "early_stopping": ["boolean"],
+        "warm_start": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
         "n_threads": [
+            StrOptions({"auto"}),
             Interval(Integral, None, -1, closed="right"),
             Interval(Integral, 1, None, closed="left"),
             None,
@@ -133,6 +169,15 @@ class BaseVAE(BaseEstimator):
     def fit(self, X, y=None):
         """Fit the VAE by maximising the ELBO on ``X``.
 
+        Training runs up to ``max_iter`` epochs of mini-batch Adam. With
+        ``early_stopping=True`` (the default) a ``validation_fraction`` of the
+        rows is held out, training stops when their ELBO stops improving and
+        the best weights are restored. With ``warm_start=True`` a fitted model
+        continues from its current weights, optimiser state and random
+        generator. Ctrl-C (``KeyboardInterrupt``) stops training cleanly: the
+        model trained so far (the best weights, with early stopping) is kept,
+        with a warning.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -146,61 +191,260 @@ class BaseVAE(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        hidden_layer_sizes = self._check_hidden_layer_sizes()
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self._check_value_range(X)
-        device = _resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        init_generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
-        train_generator = torch.Generator(device).manual_seed(int(rng.randint(2**31 - 1)))
-        train_rows, validation_rows = self._split_rows(X.shape[0], rng)
+        return self._fit(X, incremental=False)
 
+    @_keep_state_on_error
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of training on ``X``: one pass in mini-batches.
+
+        The first call initialises the network (its input standardisation is
+        set from this first ``X``); each call then continues from the state
+        the previous one left: weights, Adam's moments and step count, the KL
+        warm-up position (one call counts as one epoch) and the random
+        generator. No rows are held out and there is no stopping rule: the
+        caller decides how many passes to make, e.g. over the chunks of a
+        data set too large for memory.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch of training rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained for one more pass.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VAETransformer
+        >>> X = np.random.RandomState(0).normal(size=(400, 5))
+        >>> vae = VAETransformer(hidden_layer_sizes=(16,), random_state=0)
+        >>> for epoch in range(3):
+        ...     for chunk in np.array_split(X, 4):
+        ...         vae = vae.partial_fit(chunk)
+        >>> vae.n_iter_
+        12
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental):
+        hidden_layer_sizes = self._check_hidden_layer_sizes()
+        first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+        self._check_value_range(X)
+        rng = check_random_state(self.random_state)
+        init_seed, training_seed = (int(seed) for seed in rng.randint(2**31 - 1, size=2))
+        if incremental:
+            train_rows, validation_rows = None, None
+        else:
+            train_rows, validation_rows = self._split_rows(X.shape[0], rng)
         # Without a validation split X is used as it is: no copy of the rows.
         X_fit = X if validation_rows is None else X[train_rows]
-        with torch_threads(self.n_threads):
-            network = self._build_network(X_fit, hidden_layer_sizes, init_generator)
-            network = network.to(device)
+        if first_call:
+            self._initialize(X_fit, hidden_layer_sizes, init_seed, training_seed)
+        else:
+            self._check_network_unchanged(hidden_layer_sizes)
+        device = self._device()
+        callback_context = self._start_callbacks(X)
+        with torch_threads(self.n_threads_):
             X_train = _as_tensor(X_fit, device)
-            X_validation, validation_noise = None, None
+            X_validation = None
             if validation_rows is not None:
                 X_validation = _as_tensor(X[validation_rows], device)
-                validation_noise = self._scoring_noise(device)
-            history = train(
-                network,
-                X_train,
-                X_validation=X_validation,
-                validation_noise=validation_noise,
-                beta=self.beta,
-                warmup_epochs=self.warmup_epochs,
-                max_iter=self.max_iter,
-                batch_size=self._resolve_batch_size(X_train.shape[0]),
-                trim_fraction=self._trim_fraction(),
-                learning_rate=self.learning_rate,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                generator=train_generator,
-                verbose=self.verbose,
+            self._fit_epochs(X_train, X_validation, incremental, callback_context)
+        if callback_context is not None:
+            callback_context.call_on_fit_task_end(estimator=self, X=X)
+        self.training_dtype_ = X.dtype
+        return self
+
+    def _initialize(self, X_fit, hidden_layer_sizes, init_seed, training_seed):
+        """Build the network and reset every piece of training state."""
+        device = _resolve_device(self.device)
+        generator = torch.Generator().manual_seed(init_seed)
+        with torch_threads(None):
+            network = self._build_network(X_fit, hidden_layer_sizes, generator).to(device)
+        self.network_ = network
+        self.n_threads_ = resolve_n_threads(
+            self.n_threads, n_parameters=sum(p.numel() for p in network.parameters())
+        )
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self.best_loss_ = None
+        self._network_spec = self._current_network_spec(hidden_layer_sizes)
+        self._optimizer_state = None
+        self._learning_rate = float(self.learning_rate)
+        self._generator_state = torch.Generator(device).manual_seed(training_seed).get_state()
+
+    def _current_network_spec(self, hidden_layer_sizes):
+        return (self.latent_dim, hidden_layer_sizes, self.activation, self.likelihood)
+
+    def _check_network_unchanged(self, hidden_layer_sizes):
+        if self._current_network_spec(hidden_layer_sizes) != self._network_spec:
+            raise ValueError(
+                "warm_start and partial_fit continue the fitted network, so latent_dim, "
+                "hidden_layer_sizes, activation and likelihood must not change; fit "
+                "with warm_start=False to start afresh."
             )
-        if not history.stopped_early:
+
+    def _fit_epochs(self, X_train, X_validation, incremental, callback_context):
+        """The epoch loop, as in scikit-learn's ``MLP._fit_stochastic``."""
+        network = self.network_
+        early_stopping = X_validation is not None
+        optimizer = make_optimizer(network.parameters(), self._learning_rate)
+        if self._optimizer_state is not None:
+            optimizer.load_state_dict(self._optimizer_state)
+        generator = torch.Generator(X_train.device)
+        generator.set_state(self._generator_state)
+        batch_size = self._resolve_batch_size(X_train.shape[0])
+        if not incremental:
+            self._reset_stopping(early_stopping)
+        validation_noise = self._validation_noise(X_train.device) if early_stopping else None
+        warmup_epochs = self.warmup_epochs
+        if not incremental:  # clamped to the epochs this fit may run
+            warmup_epochs = min(warmup_epochs, self.n_iter_ + self.max_iter)
+        progress = EpochProgress(self.verbose, None if incremental else self.max_iter)
+        converged = interrupted = False
+        try:
+            for _ in range(1 if incremental else self.max_iter):
+                set_learning_rate(optimizer, self._learning_rate)
+                kl_weight = kl_weight_at(self.n_iter_, self.beta, warmup_epochs)
+                loss = run_epoch(
+                    network,
+                    X_train,
+                    optimizer,
+                    kl_weight,
+                    batch_size,
+                    generator,
+                    self._trim_fraction(),
+                )
+                self.n_iter_ += 1
+                self.t_ += X_train.shape[0]
+                self.loss_curve_.append(loss)
+                score = None
+                if early_stopping:
+                    score = mean_elbo(network, X_validation, validation_noise)
+                    self.validation_scores_.append(score)
+                progress.update(self.n_iter_, loss, score)
+                if incremental:
+                    break
+                in_warmup = self.n_iter_ < warmup_epochs
+                converged = self._update_no_improvement_count(early_stopping, in_warmup)
+                converged |= self._epoch_callbacks(callback_context, loss, score)
+                if converged:
+                    progress.message(
+                        f"Stopped after epoch {self.n_iter_}: no improvement of more than "
+                        f"tol={self.tol} for {self.n_iter_no_change} epochs."
+                    )
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            warnings.warn("Training interrupted by the user; keeping the model trained so far.")
+        finally:
+            progress.close()
+            optimizer.zero_grad(set_to_none=True)  # no gradients kept on the model
+            self._optimizer_state = optimizer.state_dict()
+            self._generator_state = generator.get_state()
+        if early_stopping and self._best_state is not None:
+            network.load_state_dict(self._best_state)
+        network.eval()
+        if not (incremental or converged or interrupted):
             warnings.warn(
                 f"The VAE did not converge within max_iter={self.max_iter} epochs; "
                 "consider raising max_iter.",
                 ConvergenceWarning,
             )
-        self.network_ = network
-        self.n_iter_ = history.n_iter
-        self.loss_curve_ = history.loss_curve
-        if validation_rows is not None:
-            self.validation_scores_ = history.validation_scores
-            self.best_validation_score_ = history.best_validation_score
+
+    def _reset_stopping(self, early_stopping):
+        """Fresh stopping bookkeeping at the start of every ``fit``."""
+        self._no_improvement_count = 0
+        self._learning_rate_cuts = 0
+        self._learning_rate = float(self.learning_rate)
+        self._best_state = None
+        if early_stopping:
+            self.validation_scores_ = self.validation_scores_ or []
+            self.best_validation_score_ = -np.inf
         else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        self._training_dtype = X.dtype
-        return self
+            self.best_loss_ = np.inf
+
+    def _update_no_improvement_count(self, early_stopping, in_warmup):
+        """Count epochs without a ``tol`` improvement; True when training should stop.
+
+        The criterion is the validation ELBO with early stopping (whose best
+        weights are kept) and the training loss otherwise, which is not
+        compared while the KL weight still rises. After ``n_iter_no_change``
+        epochs without improvement, ``learning_rate_schedule="adaptive"``
+        goes back to the best weights and divides the step size by
+        ``_LEARNING_RATE_CUT``, up to ``_MAX_LEARNING_RATE_CUTS`` times,
+        before stopping.
+        """
+        if early_stopping:
+            score = self.validation_scores_[-1]
+            improved = score > self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_state = copy_state(self.network_)
+        else:
+            if in_warmup:
+                return False
+            loss = self.loss_curve_[-1]
+            improved = loss < self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        self._no_improvement_count = 0 if improved or in_warmup else self._no_improvement_count + 1
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        if (
+            self.learning_rate_schedule == "adaptive"
+            and self._learning_rate_cuts < _MAX_LEARNING_RATE_CUTS
+        ):
+            self._learning_rate_cuts += 1
+            self._learning_rate /= _LEARNING_RATE_CUT
+            self._no_improvement_count = 0
+            if self._best_state is not None:
+                self.network_.load_state_dict(self._best_state)
+            return False
+        return True
+
+    def _validation_noise(self, device):
+        """Latent draws for the validation ELBO: the scoring draws."""
+        return self._scoring_noise(device)
+
+    # ------------------------------------------------- scikit-learn callbacks
+    def _start_callbacks(self, X):
+        """The root context of scikit-learn's callback API (scikit-learn >= 1.9), or None."""
+        if not hasattr(self, "_init_callback_context"):
+            return None
+        context = self._init_callback_context(max_subtasks=None)
+        context.call_on_fit_task_begin(estimator=self, X=X)
+        return context
+
+    def _epoch_callbacks(self, context, loss, validation_score):
+        """Report one epoch to scikit-learn's callbacks; True if one asks to stop."""
+        if context is None:
+            return False
+        epoch = context.subcontext(task_name="epoch")
+        metadata = {"loss": loss, "validation_score": validation_score}
+        epoch.call_on_fit_task_begin(estimator=self, metadata=metadata)
+        return bool(
+            epoch.call_on_fit_task_end(
+                estimator=self,
+                metadata=metadata,
+                reconstruction_attributes=lambda: {"network_": copy.deepcopy(self.network_)},
+            )
+        )
 
     def _resolve_batch_size(self, n_train_rows):
-        """Rows per Adam step; a hook for subclasses that derive it from the data."""
+        """Rows per Adam step: ``batch_size``, or for ``"auto"`` about a
+        hundredth of the training rows as a power of two in [32, 512]."""
+        if self.batch_size == "auto":
+            return auto_batch_size(n_train_rows, _AUTO_BATCH_FRACTION, 32, 512)
         return self.batch_size
 
     def _trim_fraction(self):
@@ -233,7 +477,8 @@ class BaseVAE(BaseEstimator):
         if n_rows - n_validation < 1:
             raise ValueError(
                 f"early_stopping needs at least 2 samples to hold out a validation "
-                f"set; got n_samples={n_rows}."
+                f"set; got n_samples={n_rows}. Pass early_stopping=False to fit on "
+                "fewer rows."
             )
         order = rng.permutation(n_rows)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
@@ -278,7 +523,7 @@ class BaseVAE(BaseEstimator):
         """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype."""
         device = self._device()
         out = None
-        with torch_threads(self.n_threads), torch.inference_mode():
+        with torch_threads(self.n_threads_), torch.inference_mode():
             for start in range(0, X.shape[0], chunk_rows):
                 result = compute(_as_tensor(X[start : start + chunk_rows], device))
                 if out is None:

@@ -131,15 +131,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         warmup_epochs=10,
         min_variance=1e-3,
         max_iter=200,
-        batch_size=128,
+        batch_size="auto",
         learning_rate=1e-3,
-        early_stopping=False,
+        learning_rate_schedule="adaptive",
+        early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
         n_mc_samples=16,
-        n_threads=None,
+        n_threads="auto",
         device="auto",
+        warm_start=False,
         random_state=None,
         verbose=0,
     ):
@@ -153,6 +155,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -160,6 +163,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.n_mc_samples = n_mc_samples
         self.n_threads = n_threads
         self.device = device
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -231,8 +235,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         device = self._device()
         generator = torch.Generator(device).manual_seed(seed)
         chunk_rows = self._chunk_rows()
-        out = np.empty((n_samples, self.n_features_in_), dtype=self._training_dtype)
-        with torch_threads(self.n_threads), torch.inference_mode():
+        out = np.empty((n_samples, self.n_features_in_), dtype=self.training_dtype_)
+        with torch_threads(self.n_threads_), torch.inference_mode():
             for start in range(0, n_samples, chunk_rows):
                 rows = min(chunk_rows, n_samples - start)
                 z = torch.randn((rows, self.latent_dim), generator=generator, device=device)

@@ -206,13 +206,15 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         batch_size="auto",
         trim_fraction=0.2,
         learning_rate=1e-3,
+        learning_rate_schedule="constant",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
         n_mc_samples=16,
-        n_threads=None,
+        n_threads="auto",
         device="auto",
+        warm_start=False,
         random_state=None,
         verbose=0,
     ):
@@ -228,6 +230,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.batch_size = batch_size
         self.trim_fraction = trim_fraction
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -235,6 +238,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.n_mc_samples = n_mc_samples
         self.n_threads = n_threads
         self.device = device
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 

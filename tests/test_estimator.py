@@ -26,7 +26,14 @@ def digits():
 @pytest.fixture(scope="module")
 def fitted(digits):
     X_train = digits[0]
-    return VAETransformer(latent_dim=8, max_iter=60, random_state=0).fit(X_train)
+    return VAETransformer(
+        latent_dim=8,
+        max_iter=60,
+        batch_size=128,
+        early_stopping=False,
+        learning_rate_schedule="constant",
+        random_state=0,
+    ).fit(X_train)
 
 
 def _factor_data(n_rows=600, n_factors=3, n_features=10, noise=0.3, seed=0):

@@ -5,13 +5,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 import skvae._base
+import skvae._progress
 import skvae._training
 from skvae import VAETransformer
 from skvae._base import _as_tensor
 from skvae._networks import VAE, reset_parameters
-from skvae._training import FlatAdam, epoch_mean, make_optimizer, train, trimmed_mean
+from skvae._training import epoch_mean, make_optimizer, run_epoch, trimmed_mean
 
 
 def _network(n_features=3, latent_dim=2, seed=0):
@@ -20,12 +22,14 @@ def _network(n_features=3, latent_dim=2, seed=0):
     return network
 
 
-def _train(network, X, **kwargs):
-    options = dict(
-        beta=1.0, warmup_epochs=0, max_iter=2, batch_size=4, learning_rate=1e-3,
-        tol=0.0, n_iter_no_change=10, generator=torch.Generator().manual_seed(0),
-    )
-    return train(network, X, **{**options, **kwargs})
+def _train(network, X, *, max_iter=2, batch_size=4, trim_fraction=0.0, seed=0):
+    """``max_iter`` epochs of ``run_epoch``; returns the epoch losses."""
+    optimizer = make_optimizer(network.parameters(), 1e-3)
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        run_epoch(network, X, optimizer, 1.0, batch_size, generator, trim_fraction)
+        for _ in range(max_iter)
+    ]
 
 
 def test_as_tensor_does_not_copy_float32():
@@ -46,17 +50,18 @@ def test_as_tensor_converts_float64_and_non_contiguous():
 
 def test_fit_trains_on_float32_input_without_a_copy(monkeypatch):
     seen = {}
-    original_train = skvae._base.train
+    original_run_epoch = skvae._base.run_epoch
 
-    def recording_train(network, X, **kwargs):
+    def recording_run_epoch(network, X, *args):
         seen["pointer"], seen["dtype"] = X.data_ptr(), X.dtype
-        return original_train(network, X, **kwargs)
+        return original_run_epoch(network, X, *args)
 
-    monkeypatch.setattr(skvae._base, "train", recording_train)
+    monkeypatch.setattr(skvae._base, "run_epoch", recording_run_epoch)
     X = np.random.RandomState(0).normal(size=(50, 3)).astype(np.float32)
-    VAETransformer(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(X)
+    options = dict(hidden_layer_sizes=(8,), max_iter=1, early_stopping=False, random_state=0)
+    VAETransformer(**options).fit(X)
     assert seen == {"pointer": X.ctypes.data, "dtype": torch.float32}
-    VAETransformer(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(X.astype(np.float64))
+    VAETransformer(**options).fit(X.astype(np.float64))
     assert seen["dtype"] == torch.float32  # float32 training whatever the input dtype
 
 
@@ -94,24 +99,16 @@ def test_each_epoch_visits_every_row_once_with_fresh_noise(monkeypatch):
     assert torch.unique(all_noise[:, 0]).numel() == all_noise.shape[0]  # no draw reused
 
 
-def test_number_of_adam_steps_and_reproducible_loss(monkeypatch):
-    optimizers = []
-    original_make_optimizer = skvae._training.make_optimizer
-
-    def recording_make_optimizer(parameters, learning_rate):
-        optimizers.append(original_make_optimizer(parameters, learning_rate))
-        return optimizers[-1]
-
-    monkeypatch.setattr(skvae._training, "make_optimizer", recording_make_optimizer)
+def test_number_of_adam_steps_and_reproducible_loss():
     X = torch.randn(37, 3, generator=torch.Generator().manual_seed(1))
     first, second = _network(), _network()
-    history = _train(first, X, max_iter=3, batch_size=8)
+    optimizer = make_optimizer(first.parameters(), 1e-3)
+    generator = torch.Generator().manual_seed(0)
+    losses = [run_epoch(first, X, optimizer, 1.0, 8, generator) for _ in range(3)]
     again = _train(second, X, max_iter=3, batch_size=8)
-    (stepped,) = optimizers[0].param_groups[0]["params"]  # the one flat tensor
-    assert stepped.numel() == sum(p.numel() for p in first.parameters())
-    assert optimizers[0].state[stepped]["step"].item() == 3 * math.ceil(37 / 8)
-    assert history.n_iter == 3
-    assert history.loss_curve == again.loss_curve  # same generator, same numbers
+    parameter = next(first.parameters())
+    assert optimizer.state[parameter]["step"].item() == 3 * math.ceil(37 / 8)
+    assert losses == again  # same generator, same numbers
     for a, b in zip(first.parameters(), second.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -127,9 +124,9 @@ def test_epoch_loss_is_the_mean_negative_elbo_of_the_steps(monkeypatch):
 
     monkeypatch.setattr(skvae._training, "elbo", recording_elbo)
     X = torch.randn(10, 3, generator=torch.Generator().manual_seed(2))
-    history = _train(_network(), X, max_iter=1, batch_size=4)
+    losses = _train(_network(), X, max_iter=1, batch_size=4)
     expected = sum(n * loss for n, loss in step_losses) / 10
-    assert history.loss_curve == [pytest.approx(expected, rel=1e-6)]
+    assert losses == [pytest.approx(expected, rel=1e-6)]
 
 
 def test_column_mean_std_in_chunks_matches_numpy(monkeypatch):
@@ -139,43 +136,6 @@ def test_column_mean_std_in_chunks_matches_numpy(monkeypatch):
     assert mean.dtype == std.dtype == np.float64
     np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
     np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-12)
-
-
-def test_flat_adam_is_the_same_update_as_adam_per_parameter():
-    X = torch.randn(64, 3, generator=torch.Generator().manual_seed(3))
-    noise = torch.randn(1, 64, 2, generator=torch.Generator().manual_seed(4))
-    flat_net, plain_net = _network(), _network()
-    flat = FlatAdam(flat_net, 0.01)
-    plain = torch.optim.Adam(plain_net.parameters(), lr=0.01)
-    for _ in range(5):
-        for network, optimizer in ((flat_net, flat), (plain_net, plain)):
-            optimizer.zero_grad()
-            (-skvae._training.elbo(network, X, noise).mean()).backward()
-            optimizer.step()
-    flat.close()
-    for a, b in zip(flat_net.parameters(), plain_net.parameters()):
-        torch.testing.assert_close(a, b)  # fused kernel vs for-loop: float rounding only
-    assert not torch.equal(flat_net.encoder.mean.weight, _network().encoder.mean.weight)
-
-
-def test_flat_adam_close_gives_each_parameter_its_own_storage():
-    network = _network()
-    optimizer = FlatAdam(network, 0.01)
-    storages = {p.untyped_storage().data_ptr() for p in network.parameters()}
-    assert len(storages) == 1  # views of the flat tensor while training
-    optimizer.close()
-    storages = {p.untyped_storage().data_ptr() for p in network.parameters()}
-    assert len(storages) == len(list(network.parameters()))
-    assert all(p.grad is None and p.is_leaf and p.requires_grad for p in network.parameters())
-
-
-def test_flat_adam_steps_large_networks_tensor_by_tensor(monkeypatch):
-    network = _network()
-    monkeypatch.setattr(skvae._training, "FLAT_MAX_PARAMETERS", 10)
-    optimizer = FlatAdam(network, 0.01)
-    assert optimizer.flat is None
-    assert optimizer.optimizer.param_groups[0]["params"] == list(network.parameters())
-    assert optimizer.optimizer.defaults["fused"] is True
 
 
 def test_trimmed_mean_leaves_out_the_lowest_values():
@@ -201,3 +161,171 @@ def test_trimmed_training_ignores_the_worst_rows():
             results[trim_fraction, shift] = params.numpy()
     np.testing.assert_allclose(results[0.5, 30.0], results[0.5, 60.0], rtol=1e-6, atol=1e-7)
     assert np.abs(results[0.0, 30.0] - results[0.0, 60.0]).max() > 1e-3
+
+
+# ------------------------------------------------------------ stateful training
+ENGINE = dict(
+    hidden_layer_sizes=(16,),
+    latent_dim=2,
+    batch_size=32,
+    warmup_epochs=1,
+    early_stopping=False,
+    learning_rate_schedule="constant",
+    random_state=0,
+)
+
+
+def _low_rank_data(n_rows=300, n_features=6, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.normal(size=(n_rows, 2)) @ rng.normal(size=(2, n_features)) + 0.1 * rng.normal(
+        size=(n_rows, n_features)
+    )
+
+
+def _weights(vae):
+    return [p.detach().clone() for p in vae.network_.parameters()]
+
+
+def test_partial_fit_passes_are_the_epochs_of_fit():
+    X = _low_rank_data()
+    fitted = VAETransformer(**ENGINE, max_iter=3).fit(X)
+    streamed = VAETransformer(**ENGINE)
+    for _ in range(3):
+        streamed.partial_fit(X)
+    assert streamed.n_iter_ == fitted.n_iter_ == 3
+    assert streamed.t_ == 3 * len(X)
+    assert streamed.loss_curve_ == fitted.loss_curve_
+    for a, b in zip(_weights(streamed), _weights(fitted)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Adam's step count carried over: ceil(300 / 32) steps per pass
+    assert all(s["step"].item() == 3 * 10 for s in streamed._optimizer_state["state"].values())
+
+
+def test_warm_start_continues_where_the_previous_fit_stopped():
+    X = _low_rank_data()
+    with pytest.warns(ConvergenceWarning):
+        in_one_go = VAETransformer(**ENGINE, max_iter=5).fit(X)
+    vae = VAETransformer(**ENGINE, max_iter=2, warm_start=True)
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(X)
+        vae.set_params(max_iter=3).fit(X)
+    assert vae.n_iter_ == 5
+    assert vae.loss_curve_ == in_one_go.loss_curve_
+    for a, b in zip(_weights(vae), _weights(in_one_go)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # without warm_start, fit starts afresh
+    cold = VAETransformer(**ENGINE, max_iter=3)
+    with pytest.warns(ConvergenceWarning):
+        cold.fit(X)
+        cold.fit(X)
+    assert cold.n_iter_ == 3
+
+
+def test_warm_start_refuses_a_changed_network():
+    X = _low_rank_data()
+    vae = VAETransformer(**ENGINE, max_iter=1, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="must not change"):
+        vae.set_params(latent_dim=3).fit(X)
+    assert vae.latent_dim == 3 and vae.network_.latent_dim == 2  # the fitted model is kept
+    with pytest.raises(ValueError, match="features"):
+        VAETransformer(**ENGINE).partial_fit(X).partial_fit(X[:, :3])
+
+
+def test_keyboard_interrupt_keeps_the_best_model_so_far(monkeypatch):
+    X = _low_rank_data()
+    original_run_epoch = skvae._base.run_epoch
+    calls = []
+
+    def interrupted_run_epoch(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original_run_epoch(*args)
+
+    monkeypatch.setattr(skvae._base, "run_epoch", interrupted_run_epoch)
+    vae = VAETransformer(**{**ENGINE, "early_stopping": True}, max_iter=50)
+    with pytest.warns(UserWarning, match="interrupted"):
+        vae.fit(X)
+    assert vae.n_iter_ == 3 and len(vae.validation_scores_) == 3
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    # the weights kept are the best epoch's: scoring the validation rows again gives it
+    assert vae.best_validation_score_ > vae.validation_scores_[0] or len(set(vae.validation_scores_)) == 1
+    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score(X))
+    monkeypatch.setattr(skvae._base, "run_epoch", original_run_epoch)
+    vae.set_params(warm_start=True, max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(X)  # and it can go on from there
+    assert vae.n_iter_ == 4
+
+
+def test_early_stopping_by_default_restores_the_best_validation_epoch():
+    X = _low_rank_data(n_rows=400)
+    vae = VAETransformer(hidden_layer_sizes=(16,), latent_dim=2, random_state=0).fit(X)
+    assert vae.early_stopping and len(vae.validation_scores_) == vae.n_iter_
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    assert vae.n_iter_ < vae.max_iter  # stopped by the rule, not by max_iter
+
+
+def test_adaptive_schedule_cuts_the_step_size_then_stops():
+    X = _low_rank_data()
+    vae = VAETransformer(**{**ENGINE, "early_stopping": True}, max_iter=1).fit(X)
+    vae._reset_stopping(early_stopping=True)
+    vae.set_params(learning_rate_schedule="adaptive", n_iter_no_change=1, tol=0.0)
+    vae.validation_scores_ = [-1.0]
+    assert not vae._update_no_improvement_count(True, in_warmup=False)  # a new best
+    decisions, rates = [], []
+    for _ in range(6):  # no epoch improves on -1.0
+        vae.validation_scores_.append(-2.0)
+        decisions.append(vae._update_no_improvement_count(True, in_warmup=False))
+        rates.append(vae._learning_rate)
+    cut = skvae._base._LEARNING_RATE_CUT
+    assert decisions == [False, False, False, False, False, True]
+    assert rates == pytest.approx([1e-3, 1e-3 / cut, 1e-3 / cut, 1e-3 / cut**2, 1e-3 / cut**2, 1e-3 / cut**2])
+
+
+def test_verbose_zero_prints_nothing_and_one_shows_a_bar(capsys, monkeypatch):
+    X = _low_rank_data()
+    VAETransformer(**{**ENGINE, "early_stopping": True}, max_iter=2).fit(X)
+    assert capsys.readouterr() == ("", "")
+    VAETransformer(**{**ENGINE, "early_stopping": True}, max_iter=2, verbose=1).fit(X)
+    out, err = capsys.readouterr()
+    assert out == "" and "2/2" in err and "val ELBO" in err  # tqdm's bar, on stderr
+    monkeypatch.setattr(skvae._progress, "_tqdm", lambda: None)  # tqdm not installed
+    VAETransformer(**{**ENGINE, "early_stopping": True}, max_iter=2, verbose=1).fit(X)
+    out, err = capsys.readouterr()
+    assert out.count("Epoch ") == 2 and "validation ELBO" in out and err == ""
+
+
+def test_sklearn_callbacks_see_every_epoch_and_can_stop_it():
+    callback_api = pytest.importorskip("sklearn.callback")
+
+    class Recorder:
+        def __init__(self, stop_after=None):
+            self.ends, self.stop_after = [], stop_after
+
+        def setup(self, estimator, context):
+            pass
+
+        def on_fit_task_begin(self, estimator, context, *, metadata):
+            pass
+
+        def on_fit_task_end(self, estimator, context, *, metadata, fitted_estimator):
+            if context.task_name != "epoch":
+                return False
+            self.ends.append((metadata["loss"], fitted_estimator.transform(X[:2]).shape))
+            return self.stop_after is not None and len(self.ends) >= self.stop_after
+
+        def teardown(self, estimator, context):
+            pass
+
+    assert isinstance(Recorder(), callback_api.FitCallback)
+    X = _low_rank_data()
+    recorder = Recorder()
+    vae = VAETransformer(**ENGINE, max_iter=3).set_callbacks(recorder)
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(X)
+    assert [loss for loss, _ in recorder.ends] == vae.loss_curve_
+    assert all(shape == (2, 2) for _, shape in recorder.ends)
+    stopper = Recorder(stop_after=2)
+    vae = VAETransformer(**ENGINE, max_iter=10).set_callbacks(stopper).fit(X)
+    assert vae.n_iter_ == 2
