@@ -372,7 +372,9 @@ def parse_args(argv=None):
         f"{MIN_PATIENCE} epochs and {PATIENCE_STEPS} Adam steps)",
     )
     parser.add_argument("--eval-draws", type=int, default=16, help="latent draws per held-out row")
-    parser.add_argument("--data-dir", default=None, help="folder holding adbench/, binarized_mnist/")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder holding adbench/ and binarized_mnist/"
+    )
     parser.add_argument("--out-dir", default=None, help="where the tables go (default: results/)")
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: tiny subsets, 3 epochs, a temp out dir"
@@ -432,12 +434,18 @@ def main(argv=None):
             spec, X_train, X_heldout, args.seed, noise, max_epochs, patience, not args.quick
         )
         best, best_epoch, epochs, seconds = time_to_quality(curve, spec.tolerance)
-        print(f"  plain: best {best:.3f} (epoch {best_epoch}); within {spec.tolerance} "
-              f"at epoch {epochs}, {seconds:.1f} s", flush=True)
+        print(
+            f"  plain: best {best:.3f} (epoch {best_epoch}); within {spec.tolerance} "
+            f"at epoch {epochs}, {seconds:.1f} s",
+            flush=True,
+        )
         fitted = run_skvae(spec, X_train, X_heldout, args.seed, skvae_params, noise)
         torch.set_num_threads(default_threads)
-        print(f"  skvae: {fitted['elbo']:.3f} after {fitted['epochs']} epochs, "
-              f"{fitted['seconds']:.1f} s ({fitted['stop']})", flush=True)
+        print(
+            f"  skvae: {fitted['elbo']:.3f} after {fitted['epochs']} epochs, "
+            f"{fitted['seconds']:.1f} s ({fitted['stop']})",
+            flush=True,
+        )
         gap = fitted["elbo"] - best
         rows.append(
             {
@@ -525,10 +533,8 @@ def write_results(rows, curves, out_dir, name, command, threads, skvae_params, a
         "(`n_threads`). Data rows fixed by seed 0 (subsamples, 70/30 splits; binarised "
         "MNIST held out = its validation split).",
     ]
-    text = "\n".join(
-        ["# Time to quality: skvae defaults vs a plain PyTorch loop", "",
-         to_markdown(table, 2), "", *notes, ""]
-    )
+    title = "# Time to quality: skvae defaults vs a plain PyTorch loop"
+    text = "\n".join([title, "", to_markdown(table, 2), "", *notes, ""])
     (out_dir / f"{name}.md").write_text(text)
     frame.to_csv(out_dir / f"{name}.csv", index=False)
     pd.concat(curves).to_csv(out_dir / f"{name}_curves.csv", index=False)

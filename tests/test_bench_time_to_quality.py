@@ -1,4 +1,7 @@
-"""Smoke and consistency tests of benchmarks/bench_time_to_quality.py (digits only: no data files)."""
+"""Smoke and consistency tests of benchmarks/bench_time_to_quality.py.
+
+Only the digits set is used: it needs no data files.
+"""
 
 import importlib
 import math
