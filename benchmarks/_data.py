@@ -55,3 +55,16 @@ def to_markdown(frame, digits=2):
     lines = ["| " + " | ".join(r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("---" for _ in frame.columns) + "|")
     return "\n".join(lines)
+
+
+def load_adbench(directory, name):
+    """ADBench data set ``name`` (e.g. ``"30_satellite"``) as (X float64, y int)."""
+    import numpy as np
+
+    path = Path(directory) / "adbench" / f"{name}.npz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No {path.name} under {path.parent}; pass --data-dir or set SKVAE_DATA_DIR."
+        )
+    data = np.load(path)
+    return data["X"].astype(np.float64), data["y"].astype(int)
