@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._networks import VAE, reset_parameters
+from ._networks import build_vae
 from ._objective import (
     common_random_numbers,
     elbo,
@@ -241,7 +241,7 @@ class BaseVAE(BaseEstimator):
     def _build_network(self, X_train, hidden_layer_sizes, generator):
         n_features = X_train.shape[1]
         with torch.device("meta"):  # allocate once, initialise from our generator
-            network = VAE(
+            network = build_vae(
                 n_features,
                 self.latent_dim,
                 hidden_layer_sizes,
@@ -250,7 +250,7 @@ class BaseVAE(BaseEstimator):
                 self.min_variance,
             )
         network = network.to_empty(device="cpu")
-        reset_parameters(network, generator)
+        network.reset_parameters(generator)  # every parameter, or an error
         if self.likelihood == "gaussian":
             shift, scale = _column_mean_std(X_train)
             tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
@@ -271,7 +271,7 @@ class BaseVAE(BaseEstimator):
         )
 
     def _chunk_rows(self, n_draws=1):
-        widest = max(self.n_features_in_, self.latent_dim, *self.network_.hidden_widths)
+        widest = self.network_.activation_elements_per_row()
         return max(1, _CHUNK_ELEMENTS // (n_draws * widest))
 
     def _map_rows(self, X, compute, chunk_rows):

@@ -10,13 +10,13 @@ import skvae._base
 import skvae._training
 from skvae import VAETransformer
 from skvae._base import _as_tensor
-from skvae._networks import VAE, reset_parameters
+from skvae._networks import build_vae
 from skvae._training import FlatAdam, epoch_mean, make_optimizer, train, trimmed_mean
 
 
 def _network(n_features=3, latent_dim=2, seed=0):
-    network = VAE(n_features, latent_dim, (8,), "relu", "gaussian", 1e-3)
-    reset_parameters(network, torch.Generator().manual_seed(seed))
+    network = build_vae(n_features, latent_dim, (8,), "relu", "gaussian", 1e-3)
+    network.reset_parameters(torch.Generator().manual_seed(seed))
     return network
 
 
