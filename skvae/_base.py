@@ -104,6 +104,7 @@ class BaseVAE(BaseEstimator):
     _parameter_constraints = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, "array-like"],
         "activation": [StrOptions({"relu", "tanh", "elu", "gelu"})],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -149,6 +150,7 @@ class BaseVAE(BaseEstimator):
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._check_value_range(X)
+        image_shape = self._check_image_shape(X.shape[1])
         device = _resolve_device(self.device)
         rng = check_random_state(self.random_state)
         init_generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
@@ -158,7 +160,7 @@ class BaseVAE(BaseEstimator):
         # Without a validation split X is used as it is: no copy of the rows.
         X_fit = X if validation_rows is None else X[train_rows]
         with torch_threads(self.n_threads):
-            network = self._build_network(X_fit, hidden_layer_sizes, init_generator)
+            network = self._build_network(X_fit, hidden_layer_sizes, init_generator, image_shape)
             network = network.to(device)
             X_train = _as_tensor(X_fit, device)
             X_validation, validation_noise = None, None
@@ -217,6 +219,27 @@ class BaseVAE(BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
+    def _check_image_shape(self, n_features):
+        """``image_shape`` as a tuple of 3 ints whose product is ``n_features``, or None."""
+        shape = self.image_shape
+        if shape is None:
+            return None
+        shape = tuple(shape)
+        if len(shape) != 3 or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(
+                "image_shape must be None or (channels, height, width), three positive "
+                f"integers; got {self.image_shape!r}."
+            )
+        shape = tuple(int(s) for s in shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={shape} describes images of {math.prod(shape)} values, but X "
+                f"has {n_features} features; they must be equal."
+            )
+        return shape
+
     def _check_value_range(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -238,7 +261,7 @@ class BaseVAE(BaseEstimator):
         order = rng.permutation(n_rows)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
-    def _build_network(self, X_train, hidden_layer_sizes, generator):
+    def _build_network(self, X_train, hidden_layer_sizes, generator, image_shape=None):
         n_features = X_train.shape[1]
         with torch.device("meta"):  # allocate once, initialise from our generator
             network = build_vae(
@@ -248,6 +271,7 @@ class BaseVAE(BaseEstimator):
                 self.activation,
                 self.likelihood,
                 self.min_variance,
+                image_shape,
             )
         network = network.to_empty(device="cpu")
         network.reset_parameters(generator)  # every parameter, or an error

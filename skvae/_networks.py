@@ -1,4 +1,4 @@
-"""Torch modules: the MLP encoder and decoder and the VAE that composes them.
+"""Torch modules: encoders and decoders (MLP and convolutional) and the VAE.
 
 The VAE composes three modules with a small contract:
 
@@ -31,6 +31,9 @@ from torch import nn
 from ._likelihoods import make_likelihood
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+# Output channels of the strided convolutions of ConvEncoder; ConvDecoder
+# mirrors them (as in the Keras MNIST VAE example).
+CONV_CHANNELS = (32, 64)
 
 
 def init_parameters(module, generator):
@@ -114,6 +117,117 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z):
         return self.output(self.body(z))  # (batch, n_features)
+
+
+def _halved(size):
+    """Output size of a 3x3 convolution with stride 2 and padding 1: ceil(size / 2)."""
+    return (size + 1) // 2
+
+
+def _conv_grid(image_shape, n_layers):
+    """Spatial sizes [(height, width), ...] from the image down through ``n_layers`` strides."""
+    _, height, width = image_shape
+    grid = [(height, width)]
+    for _ in range(n_layers):
+        grid.append((_halved(grid[-1][0]), _halved(grid[-1][1])))
+    return grid
+
+
+class ConvEncoder(nn.Module):
+    """q(z | x) from strided convolutions over images given as flat rows.
+
+    Each row is read as an image of ``image_shape = (channels, height,
+    width)`` (C order, as ``images.reshape(n, -1)`` flattens it). Two 3x3
+    convolutions of stride 2 (32 then 64 channels) halve the height and width
+    twice, rounding up; the feature map is flattened and passes through
+    fully connected layers of widths ``hidden_layer_sizes`` (none for ``()``)
+    to the posterior mean and log-variance.
+    """
+
+    def __init__(self, image_shape, hidden_layer_sizes, latent_dim, activation):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.n_features, self.latent_dim = math.prod(image_shape), latent_dim
+        self._grid = _conv_grid(image_shape, len(CONV_CHANNELS))
+        layers = []
+        for n_in, n_out in zip((image_shape[0], *CONV_CHANNELS[:-1]), CONV_CHANNELS):
+            layers += [nn.Conv2d(n_in, n_out, 3, stride=2, padding=1), _ACTIVATIONS[activation]()]
+        self.convs = nn.Sequential(*layers)
+        sizes = (CONV_CHANNELS[-1] * math.prod(self._grid[-1]), *hidden_layer_sizes)
+        self.body = _mlp(sizes, activation)
+        self.mean = nn.Linear(sizes[-1], latent_dim)
+        self.log_var = nn.Linear(sizes[-1], latent_dim)
+
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        maps = [c * math.prod(hw) for c, hw in zip(CONV_CHANNELS, self._grid[1:])]
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *maps, *widths)
+
+    def forward(self, x):
+        leading = x.shape[:-1]
+        images = x.reshape(-1, *self.image_shape)  # (rows, channels, height, width)
+        features = self.convs(images).flatten(1)  # (rows, 64 * height/4 * width/4)
+        hidden = self.body(features)  # (rows, hidden_layer_sizes[-1] or the above)
+        mean, log_var = self.mean(hidden), self.log_var(hidden)  # 2 x (rows, latent_dim)
+        return mean.reshape(*leading, -1), log_var.reshape(*leading, -1)
+
+
+class ConvDecoder(nn.Module):
+    """z -> raw parameters of p(x | z) per pixel, from transposed convolutions.
+
+    The mirror of :class:`ConvEncoder`, as in the Keras MNIST VAE: fully
+    connected layers of widths ``reversed(hidden_layer_sizes)``, one more to
+    a 64-channel map of a quarter of the height and width, two 3x3 transposed
+    convolutions of stride 2 (64 then 32 channels) back to the full size,
+    and a 3x3 transposed convolution of stride 1 to the image's channels.
+    Each stride-2 layer's ``output_padding`` undoes the rounding of the
+    matching encoder layer, so every image size comes back exactly
+    (28 -> 14 -> 7 -> 14 -> 28, 7 -> 4 -> 2 -> 4 -> 7).
+    """
+
+    def __init__(self, latent_dim, hidden_layer_sizes, image_shape, activation):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.n_features, self.latent_dim = math.prod(image_shape), latent_dim
+        self._grid = _conv_grid(image_shape, len(CONV_CHANNELS))
+        self._start = (CONV_CHANNELS[-1], *self._grid[-1])  # (64, height/4, width/4)
+        sizes = (latent_dim, *reversed(hidden_layer_sizes))
+        self.body = _mlp((*sizes, math.prod(self._start)), activation)
+        layers = []
+        n_in = CONV_CHANNELS[-1]
+        for n_out, (small, large) in zip(
+            reversed(CONV_CHANNELS), zip(reversed(self._grid[1:]), reversed(self._grid[:-1]))
+        ):
+            # A stride-2 layer gives 2 * small - 1 + output_padding rows.
+            padding = tuple(big - 2 * little + 1 for big, little in zip(large, small))
+            layers += [
+                nn.ConvTranspose2d(n_in, n_out, 3, stride=2, padding=1, output_padding=padding),
+                _ACTIVATIONS[activation](),
+            ]
+            n_in = n_out
+        layers.append(nn.ConvTranspose2d(n_in, image_shape[0], 3, stride=1, padding=1))
+        self.deconvs = nn.Sequential(*layers)
+
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        maps = [c * math.prod(hw) for c, hw in zip(reversed(CONV_CHANNELS), self._grid[-2::-1])]
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *maps, *widths)
+
+    def affine_weight(self):
+        """None: a convolutional decoder is never affine in z."""
+        return None
+
+    def forward(self, z):
+        leading = z.shape[:-1]
+        hidden = self.body(z.reshape(-1, self.latent_dim))  # (rows, 64 * height/4 * width/4)
+        images = self.deconvs(hidden.reshape(-1, *self._start))  # (rows, *image_shape)
+        return images.reshape(*leading, self.n_features)  # (..., n_features)
 
 
 class VAE(nn.Module):
@@ -252,14 +366,35 @@ def build_vae(
     activation,
     likelihood,
     min_variance,
+    image_shape=None,
 ):
-    """The VAE the estimators fit, with MLP networks.
+    """The VAE the estimators fit: MLP networks, or convolutional ones for ``image_shape``.
 
     Parameters are not initialised: call ``reset_parameters(generator)``
     (after ``to_empty`` when built on the meta device).
+
+    Examples
+    --------
+    >>> import torch
+    >>> vae = build_vae(784, 16, (), "relu", "bernoulli", 1e-3, image_shape=(1, 28, 28))
+    >>> vae.reset_parameters(torch.Generator().manual_seed(0))
+    >>> mean, log_var = vae.encode(torch.rand(5, 784))
+    >>> mean.shape, vae.decode(mean).shape
+    (torch.Size([5, 16]), torch.Size([5, 784]))
+    >>> vae.activation_elements_per_row()  # the decoder's 32 x 28 x 28 feature map
+    25088
     """
-    encoder = MLPEncoder(n_features, hidden_layer_sizes, latent_dim, activation)
-    decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_features, activation)
+    if image_shape is None:
+        encoder = MLPEncoder(n_features, hidden_layer_sizes, latent_dim, activation)
+        decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_features, activation)
+    else:
+        if math.prod(image_shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} holds {math.prod(image_shape)} values, "
+                f"but the rows have {n_features} features."
+            )
+        encoder = ConvEncoder(image_shape, hidden_layer_sizes, latent_dim, activation)
+        decoder = ConvDecoder(latent_dim, hidden_layer_sizes, image_shape, activation)
     return VAE(encoder, decoder, make_likelihood(likelihood, n_features, min_variance))
 
 
