@@ -31,6 +31,16 @@ from torch import nn
 from ._likelihoods import make_likelihood
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+# Layers whose own reset_parameters scheme init_parameters reproduces.
+_INITIALISABLE = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 # Output channels of the strided convolutions of ConvEncoder; ConvDecoder
 # mirrors them (as in the Keras MNIST VAE example).
 CONV_CHANNELS = (32, 64)
@@ -49,7 +59,7 @@ def init_parameters(module, generator):
     for name, layer in module.named_modules():
         if next(layer.parameters(recurse=False), None) is None:
             continue
-        if not isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
+        if not isinstance(layer, _INITIALISABLE):
             raise TypeError(
                 f"init_parameters does not know how to initialise "
                 f"{type(layer).__name__} layer {name!r} of {type(module).__name__}; "
