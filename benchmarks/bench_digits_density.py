@@ -158,7 +158,7 @@ def bias_table(n_seeds=5):
         network = vae.network_
         with torch.no_grad():
             x_standardized = network.standardize(x)
-            mean, log_var = network.encoder(x_standardized)
+            mean, log_var = network.encode_standardized(x_standardized)
             exact = closed_form_log_likelihood(network, x_standardized, mean, log_var)
             for n_draws in (16, 32, 64):
                 schemes = {

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._networks import VAE, reset_parameters
+from ._networks import build_vae
 from ._objective import (
     common_random_numbers,
     elbo,
@@ -137,6 +137,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
     _parameter_constraints = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, "array-like"],
         "activation": [StrOptions({"relu", "tanh", "elu", "gelu"})],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -237,6 +238,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
         self._check_value_range(X)
+        image_shape = self._check_image_shape(X.shape[1])
         rng = check_random_state(self.random_state)
         init_seed, training_seed = (int(seed) for seed in rng.randint(2**31 - 1, size=2))
         if incremental:
@@ -246,9 +248,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         # Without a validation split X is used as it is: no copy of the rows.
         X_fit = X if validation_rows is None else X[train_rows]
         if first_call:
-            self._initialize(X_fit, hidden_layer_sizes, init_seed, training_seed)
+            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed, training_seed)
         else:
-            self._check_network_unchanged(hidden_layer_sizes)
+            self._check_network_unchanged(hidden_layer_sizes, image_shape)
         device = self._device()
         callback_context = self._start_callbacks(X)
         with torch_threads(self.n_threads_):
@@ -262,12 +264,13 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.training_dtype_ = X.dtype
         return self
 
-    def _initialize(self, X_fit, hidden_layer_sizes, init_seed, training_seed):
+    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed, training_seed):
         """Build the network and reset every piece of training state."""
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
-            network = self._build_network(X_fit, hidden_layer_sizes, generator).to(device)
+            network = self._build_network(X_fit, hidden_layer_sizes, generator, image_shape)
+            network = network.to(device)
         self.network_ = network
         self.n_threads_ = resolve_n_threads(
             self.n_threads, n_parameters=sum(p.numel() for p in network.parameters())
@@ -278,20 +281,22 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
         self.best_loss_ = None
-        self._network_spec = self._current_network_spec(hidden_layer_sizes)
+        self._network_spec = self._current_network_spec(hidden_layer_sizes, image_shape)
         self._optimizer_state = None
         self._learning_rate = float(self.learning_rate)
         self._generator_state = torch.Generator(device).manual_seed(training_seed).get_state()
 
-    def _current_network_spec(self, hidden_layer_sizes):
-        return (self.latent_dim, hidden_layer_sizes, self.activation, self.likelihood)
+    def _current_network_spec(self, hidden_layer_sizes, image_shape):
+        return (
+            self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
+        )
 
-    def _check_network_unchanged(self, hidden_layer_sizes):
-        if self._current_network_spec(hidden_layer_sizes) != self._network_spec:
+    def _check_network_unchanged(self, hidden_layer_sizes, image_shape):
+        if self._current_network_spec(hidden_layer_sizes, image_shape) != self._network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
-                "hidden_layer_sizes, activation and likelihood must not change; fit "
-                "with warm_start=False to start afresh."
+                "hidden_layer_sizes, image_shape, activation and likelihood must not "
+                "change; fit with warm_start=False to start afresh."
             )
 
     def _fit_epochs(self, X_train, X_validation, incremental, callback_context):
@@ -461,6 +466,27 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
+    def _check_image_shape(self, n_features):
+        """``image_shape`` as a tuple of 3 ints whose product is ``n_features``, or None."""
+        shape = self.image_shape
+        if shape is None:
+            return None
+        shape = tuple(shape)
+        if len(shape) != 3 or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(
+                "image_shape must be None or (channels, height, width), three positive "
+                f"integers; got {self.image_shape!r}."
+            )
+        shape = tuple(int(s) for s in shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={shape} describes images of {math.prod(shape)} values, but X "
+                f"has {n_features} features; they must be equal."
+            )
+        return shape
+
     def _check_value_range(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -483,19 +509,20 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         order = rng.permutation(n_rows)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
-    def _build_network(self, X_train, hidden_layer_sizes, generator):
+    def _build_network(self, X_train, hidden_layer_sizes, generator, image_shape=None):
         n_features = X_train.shape[1]
         with torch.device("meta"):  # allocate once, initialise from our generator
-            network = VAE(
+            network = build_vae(
                 n_features,
                 self.latent_dim,
                 hidden_layer_sizes,
                 self.activation,
                 self.likelihood,
                 self.min_variance,
+                image_shape,
             )
         network = network.to_empty(device="cpu")
-        reset_parameters(network, generator)
+        network.reset_parameters(generator)  # every parameter, or an error
         if self.likelihood == "gaussian":
             shift, scale = _column_mean_std(X_train)
             tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
@@ -516,7 +543,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         )
 
     def _chunk_rows(self, n_draws=1):
-        widest = max(self.n_features_in_, self.latent_dim, *self.network_.hidden_widths)
+        widest = self.network_.activation_elements_per_row()
         return max(1, _CHUNK_ELEMENTS // (n_draws * widest))
 
     def _map_rows(self, X, compute, chunk_rows):

@@ -2,7 +2,11 @@
 
 Each likelihood turns the decoder's raw output (one value per feature) into a
 distribution over the data, in the standardised space the network works in.
-Plain PyTorch: no numpy, no scikit-learn.
+Log-probabilities are returned per feature, shape ``(..., n_features)``: the
+objective sums them once, which is where a feature mask or a per-feature
+explanation of a score plugs in. Each likelihood initialises its own
+parameters with ``reset_parameters(generator)``. Plain PyTorch: no numpy, no
+scikit-learn.
 """
 
 import math
@@ -20,6 +24,8 @@ class GaussianLikelihood(nn.Module):
     The variance is ``min_variance + exp(log_excess_variance)``, so it never
     drops below ``min_variance`` however hard the optimiser pushes: this keeps
     the density finite on features that are (nearly) constant in training.
+    For images given as flat rows, every pixel is a feature with its own
+    variance.
     """
 
     def __init__(self, n_features, min_variance):
@@ -27,22 +33,22 @@ class GaussianLikelihood(nn.Module):
         self.min_variance = float(min_variance)
         self.log_excess_variance = nn.Parameter(torch.zeros(n_features))
 
+    def reset_parameters(self, generator=None):
+        """Start every feature at variance ``min_variance + 1`` (no randomness)."""
+        with torch.no_grad():
+            self.log_excess_variance.zero_()
+
     def variance(self):
         """Per-feature observation variance, shape ``(n_features,)``."""
         return self.min_variance + self.log_excess_variance.exp()
 
-    def _log_normaliser(self, variance):
-        """-0.5 * sum_j log(2 pi var_j): the same for every row, so computed once."""
-        return -0.5 * (variance.log().sum() + variance.shape[-1] * _LOG_2PI)
-
     def log_prob(self, x, decoded):
-        """Log-density summed over features: ``(..., n_features) -> (...)``."""
+        """Per-feature log-density: ``(..., n_features)``, broadcast over ``x`` and ``decoded``."""
         variance = self.variance()
-        squared_error = (x - decoded).pow(2)
-        return -0.5 * (squared_error / variance).sum(-1) + self._log_normaliser(variance)
+        return -0.5 * ((x - decoded).pow(2) / variance + variance.log() + _LOG_2PI)
 
     def expected_log_prob(self, x, decoded_mean, decoded_variance):
-        """E_q[log p(x|z)] for a decoder that is affine in z.
+        """Per-feature E_q[log p(x|z)] for a decoder affine in z: ``(..., n_features)``.
 
         If the decoder output is ``W z + b`` and ``z ~ N(m, diag(s2))``, the
         output has mean ``W m + b`` and per-feature variance ``W^2 s2``, and
@@ -51,7 +57,7 @@ class GaussianLikelihood(nn.Module):
         """
         variance = self.variance()
         squared_error = (x - decoded_mean).pow(2) + decoded_variance
-        return -0.5 * (squared_error / variance).sum(-1) + self._log_normaliser(variance)
+        return -0.5 * (squared_error / variance + variance.log() + _LOG_2PI)
 
     def mean(self, decoded):
         """The mean of p(x|z)."""
@@ -72,10 +78,13 @@ class BernoulliLikelihood(nn.Module):
     reconstruction term (not a normalised density on [0, 1]).
     """
 
+    def reset_parameters(self, generator=None):
+        """Nothing to initialise: the Bernoulli likelihood has no parameters."""
+
     def log_prob(self, x, decoded):
-        """Log-probability summed over features: ``(..., n_features) -> (...)``."""
+        """Per-feature log-probability: ``(..., n_features)``."""
         logits, x = torch.broadcast_tensors(decoded, x)
-        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
 
     def mean(self, decoded):
         """The mean of p(x|z): the success probabilities."""

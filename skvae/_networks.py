@@ -1,4 +1,21 @@
-"""Torch modules: the MLP encoder and decoder and the VAE that joins them.
+"""Torch modules: encoders and decoders (MLP and convolutional) and the VAE.
+
+The VAE composes three modules with a small contract:
+
+* an **encoder**, ``forward(x_standardized) -> (mean, log_var)``, each of shape
+  ``(..., latent_dim)``;
+* a **decoder**, ``forward(z) -> (..., n_features)``, the raw parameters of
+  p(x | z) in the standardised space, and ``affine_weight()``, the matrix W
+  of ``W z + b`` when the decoder is affine (else None);
+* a **likelihood** (see ``_likelihoods``), per-feature ``log_prob``, ``mean``
+  and ``sample``.
+
+Encoder and decoder carry ``n_features`` and ``latent_dim`` and report
+``activation_elements_per_row()``, the widest intermediate tensor per row, so
+that inference can bound its memory. Each of the three initialises every
+parameter it owns with ``reset_parameters(generator)``; the VAE refuses any
+parameter none of them owns, so a network built on the meta device and moved
+with ``to_empty`` never keeps uninitialised memory.
 
 The VAE works on raw data: it standardises its input with fixed buffers
 (``input_shift``, ``input_scale``) set from the training data, and all
@@ -11,9 +28,49 @@ import math
 import torch
 from torch import nn
 
-from ._likelihoods import GaussianLikelihood, make_likelihood
+from ._likelihoods import make_likelihood
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+# Layers whose own reset_parameters scheme init_parameters reproduces.
+_INITIALISABLE = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+# Output channels of the strided convolutions of ConvEncoder; ConvDecoder
+# mirrors them (as in the Keras MNIST VAE example).
+CONV_CHANNELS = (32, 64)
+
+
+def init_parameters(module, generator):
+    """Initialise every parameter of ``module`` as PyTorch does, but from ``generator``.
+
+    Linear and convolution layers (plain or transposed) get the scheme of
+    their own ``reset_parameters`` (Kaiming-uniform weights, uniform biases
+    of bound ``1 / sqrt(fan_in)``), in the order the layers were registered,
+    so that a seeded generator, not the global RNG, decides the weights. Any
+    other layer that holds parameters is refused: it would otherwise keep
+    whatever memory it was allocated with.
+    """
+    for name, layer in module.named_modules():
+        if next(layer.parameters(recurse=False), None) is None:
+            continue
+        if not isinstance(layer, _INITIALISABLE):
+            raise TypeError(
+                f"init_parameters does not know how to initialise "
+                f"{type(layer).__name__} layer {name!r} of {type(module).__name__}; "
+                "give the module a reset_parameters(generator) of its own."
+            )
+        weight = layer.weight
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+        if layer.bias is not None:
+            fan_in = weight.shape[1] * math.prod(weight.shape[2:])
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
 def _mlp(sizes, activation):
@@ -24,37 +81,163 @@ def _mlp(sizes, activation):
     return nn.Sequential(*layers)
 
 
-class Encoder(nn.Module):
-    """q(z | x) = N(mean(x), diag(exp(log_var(x))))."""
+class MLPEncoder(nn.Module):
+    """q(z | x) = N(mean(x), diag(exp(log_var(x)))) from fully connected layers."""
 
     def __init__(self, n_features, hidden_layer_sizes, latent_dim, activation):
         super().__init__()
+        self.n_features, self.latent_dim = n_features, latent_dim
         sizes = (n_features, *hidden_layer_sizes)
         self.body = _mlp(sizes, activation)
         self.mean = nn.Linear(sizes[-1], latent_dim)
         self.log_var = nn.Linear(sizes[-1], latent_dim)
+
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *widths)
 
     def forward(self, x):
         hidden = self.body(x)  # (batch, hidden_layer_sizes[-1] or n_features)
         return self.mean(hidden), self.log_var(hidden)  # 2 x (batch, latent_dim)
 
 
-class Decoder(nn.Module):
-    """The decoder network: z -> raw parameters of p(x | z), one per feature."""
+class MLPDecoder(nn.Module):
+    """z -> raw parameters of p(x | z), one per feature, from fully connected layers."""
 
     def __init__(self, latent_dim, hidden_layer_sizes, n_features, activation):
         super().__init__()
+        self.n_features, self.latent_dim = n_features, latent_dim
         sizes = (latent_dim, *reversed(hidden_layer_sizes))
         self.body = _mlp(sizes, activation)
         self.output = nn.Linear(sizes[-1], n_features)
 
-    @property
-    def is_affine(self):
-        """True when the decoder is a single linear layer (no hidden layers)."""
-        return len(self.body) == 0
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *widths)
+
+    def affine_weight(self):
+        """W of shape (n_features, latent_dim) if the decoder is ``W z + b``, else None."""
+        return self.output.weight if len(self.body) == 0 else None
 
     def forward(self, z):
         return self.output(self.body(z))  # (batch, n_features)
+
+
+def _halved(size):
+    """Output size of a 3x3 convolution with stride 2 and padding 1: ceil(size / 2)."""
+    return (size + 1) // 2
+
+
+def _conv_grid(image_shape, n_layers):
+    """Spatial sizes [(height, width), ...] from the image down through ``n_layers`` strides."""
+    _, height, width = image_shape
+    grid = [(height, width)]
+    for _ in range(n_layers):
+        grid.append((_halved(grid[-1][0]), _halved(grid[-1][1])))
+    return grid
+
+
+class ConvEncoder(nn.Module):
+    """q(z | x) from strided convolutions over images given as flat rows.
+
+    Each row is read as an image of ``image_shape = (channels, height,
+    width)`` (C order, as ``images.reshape(n, -1)`` flattens it). Two 3x3
+    convolutions of stride 2 (32 then 64 channels) halve the height and width
+    twice, rounding up; the feature map is flattened and passes through
+    fully connected layers of widths ``hidden_layer_sizes`` (none for ``()``)
+    to the posterior mean and log-variance.
+    """
+
+    def __init__(self, image_shape, hidden_layer_sizes, latent_dim, activation):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.n_features, self.latent_dim = math.prod(image_shape), latent_dim
+        self._grid = _conv_grid(image_shape, len(CONV_CHANNELS))
+        layers = []
+        for n_in, n_out in zip((image_shape[0], *CONV_CHANNELS[:-1]), CONV_CHANNELS):
+            layers += [nn.Conv2d(n_in, n_out, 3, stride=2, padding=1), _ACTIVATIONS[activation]()]
+        self.convs = nn.Sequential(*layers)
+        sizes = (CONV_CHANNELS[-1] * math.prod(self._grid[-1]), *hidden_layer_sizes)
+        self.body = _mlp(sizes, activation)
+        self.mean = nn.Linear(sizes[-1], latent_dim)
+        self.log_var = nn.Linear(sizes[-1], latent_dim)
+
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        maps = [c * math.prod(hw) for c, hw in zip(CONV_CHANNELS, self._grid[1:])]
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *maps, *widths)
+
+    def forward(self, x):
+        leading = x.shape[:-1]
+        images = x.reshape(-1, *self.image_shape)  # (rows, channels, height, width)
+        features = self.convs(images).flatten(1)  # (rows, 64 * height/4 * width/4)
+        hidden = self.body(features)  # (rows, hidden_layer_sizes[-1] or the above)
+        mean, log_var = self.mean(hidden), self.log_var(hidden)  # 2 x (rows, latent_dim)
+        return mean.reshape(*leading, -1), log_var.reshape(*leading, -1)
+
+
+class ConvDecoder(nn.Module):
+    """z -> raw parameters of p(x | z) per pixel, from transposed convolutions.
+
+    The mirror of :class:`ConvEncoder`, as in the Keras MNIST VAE: fully
+    connected layers of widths ``reversed(hidden_layer_sizes)``, one more to
+    a 64-channel map of a quarter of the height and width, two 3x3 transposed
+    convolutions of stride 2 (64 then 32 channels) back to the full size,
+    and a 3x3 transposed convolution of stride 1 to the image's channels.
+    Each stride-2 layer's ``output_padding`` undoes the rounding of the
+    matching encoder layer, so every image size comes back exactly
+    (28 -> 14 -> 7 -> 14 -> 28, 7 -> 4 -> 2 -> 4 -> 7).
+    """
+
+    def __init__(self, latent_dim, hidden_layer_sizes, image_shape, activation):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.n_features, self.latent_dim = math.prod(image_shape), latent_dim
+        self._grid = _conv_grid(image_shape, len(CONV_CHANNELS))
+        self._start = (CONV_CHANNELS[-1], *self._grid[-1])  # (64, height/4, width/4)
+        sizes = (latent_dim, *reversed(hidden_layer_sizes))
+        self.body = _mlp((*sizes, math.prod(self._start)), activation)
+        layers = []
+        n_in = CONV_CHANNELS[-1]
+        for n_out, (small, large) in zip(
+            reversed(CONV_CHANNELS), zip(reversed(self._grid[1:]), reversed(self._grid[:-1]))
+        ):
+            # A stride-2 layer gives 2 * small - 1 + output_padding rows.
+            padding = tuple(big - 2 * little + 1 for big, little in zip(large, small))
+            layers += [
+                nn.ConvTranspose2d(n_in, n_out, 3, stride=2, padding=1, output_padding=padding),
+                _ACTIVATIONS[activation](),
+            ]
+            n_in = n_out
+        layers.append(nn.ConvTranspose2d(n_in, image_shape[0], 3, stride=1, padding=1))
+        self.deconvs = nn.Sequential(*layers)
+
+    def reset_parameters(self, generator):
+        init_parameters(self, generator)
+
+    def activation_elements_per_row(self):
+        maps = [c * math.prod(hw) for c, hw in zip(reversed(CONV_CHANNELS), self._grid[-2::-1])]
+        widths = [m.out_features for m in self.body if isinstance(m, nn.Linear)]
+        return max(self.n_features, self.latent_dim, *maps, *widths)
+
+    def affine_weight(self):
+        """None: a convolutional decoder is never affine in z."""
+        return None
+
+    def forward(self, z):
+        leading = z.shape[:-1]
+        hidden = self.body(z.reshape(-1, self.latent_dim))  # (rows, 64 * height/4 * width/4)
+        images = self.deconvs(hidden.reshape(-1, *self._start))  # (rows, *image_shape)
+        return images.reshape(*leading, self.n_features)  # (..., n_features)
 
 
 class VAE(nn.Module):
@@ -62,38 +245,89 @@ class VAE(nn.Module):
 
     Parameters
     ----------
-    n_features, latent_dim : int
-    hidden_layer_sizes : tuple of int
-        Encoder hidden widths; the decoder mirrors them. ``()`` is linear.
-    activation : {"relu", "tanh", "elu", "gelu"}
-    likelihood : {"gaussian", "bernoulli"}
-    min_variance : float
-        Floor of the Gaussian decoder variance, in standardised units.
+    encoder : nn.Module
+        ``forward(x_standardized) -> (mean, log_var)``; has ``n_features``,
+        ``latent_dim``, ``reset_parameters(generator)`` and
+        ``activation_elements_per_row()``.
+    decoder : nn.Module
+        ``forward(z) -> (..., n_features)``; has the same attributes as the
+        encoder and ``affine_weight()``.
+    likelihood : nn.Module
+        The decoder distribution (see ``_likelihoods``).
     """
 
-    def __init__(
-        self, n_features, latent_dim, hidden_layer_sizes, activation, likelihood, min_variance
-    ):
+    def __init__(self, encoder, decoder, likelihood):
         super().__init__()
-        self.encoder = Encoder(n_features, hidden_layer_sizes, latent_dim, activation)
-        self.decoder = Decoder(latent_dim, hidden_layer_sizes, n_features, activation)
-        self.likelihood = make_likelihood(likelihood, n_features, min_variance)
-        self.register_buffer("input_shift", torch.zeros(n_features))
-        self.register_buffer("input_scale", torch.ones(n_features))
+        if (encoder.n_features, encoder.latent_dim) != (decoder.n_features, decoder.latent_dim):
+            raise ValueError(
+                f"The encoder maps {encoder.n_features} features to {encoder.latent_dim} "
+                f"latent dimensions, but the decoder maps {decoder.latent_dim} latent "
+                f"dimensions to {decoder.n_features} features."
+            )
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.register_buffer("input_shift", torch.zeros(encoder.n_features))
+        self.register_buffer("input_scale", torch.ones(encoder.n_features))
 
     @property
     def latent_dim(self):
-        return self.encoder.mean.out_features
+        return self.encoder.latent_dim
 
     @property
-    def hidden_widths(self):
-        """Widths of the encoder's hidden layers (empty for a linear VAE)."""
-        return tuple(m.out_features for m in self.encoder.body if isinstance(m, nn.Linear))
+    def n_features(self):
+        return self.encoder.n_features
+
+    def reset_parameters(self, generator):
+        """Initialise every parameter from ``generator``; refuse any none of the parts owns.
+
+        The encoder, the decoder and the likelihood each initialise their
+        own parameters, in that order; the standardisation is reset to the
+        identity. A parameter outside the three, or one the three leave
+        untouched, raises a RuntimeError instead of keeping whatever memory
+        it was allocated with.
+        """
+        parts = {"encoder": self.encoder, "decoder": self.decoder, "likelihood": self.likelihood}
+        owned = {id(p) for part in parts.values() for p in part.parameters()}
+        stray = [name for name, p in self.named_parameters() if id(p) not in owned]
+        if stray:
+            raise RuntimeError(
+                f"Parameters {stray} belong to none of the VAE's encoder, decoder and "
+                "likelihood, so nothing would initialise them."
+            )
+        for name, part in parts.items():
+            if not callable(getattr(part, "reset_parameters", None)):
+                raise TypeError(f"The VAE's {name} {type(part).__name__} has no reset_parameters.")
+        tensors = [
+            (name, t)
+            for name, t in [*self.named_parameters(), *self.named_buffers()]
+            if t.is_floating_point() and name not in ("input_shift", "input_scale")
+        ]
+        with torch.no_grad():
+            for _, tensor in tensors:
+                tensor.fill_(math.nan)  # a sentinel: whatever stays NaN was not initialised
+            for part in parts.values():
+                part.reset_parameters(generator)
+            self.input_shift.zero_()
+            self.input_scale.fill_(1.0)
+        missed = [name for name, tensor in tensors if tensor.isnan().any()]
+        if missed:
+            raise RuntimeError(f"reset_parameters left {missed} uninitialised.")
+
+    def activation_elements_per_row(self):
+        """Elements of the widest intermediate tensor per row, for chunked inference."""
+        return max(
+            self.encoder.activation_elements_per_row(), self.decoder.activation_elements_per_row()
+        )
+
+    def affine_weight(self):
+        """The decoder's W of shape (n_features, latent_dim) when it is affine, else None."""
+        return self.decoder.affine_weight()
 
     @property
     def has_closed_form_reconstruction(self):
-        """E_q[log p(x|z)] is exact for an affine decoder with Gaussian noise."""
-        return self.decoder.is_affine and isinstance(self.likelihood, GaussianLikelihood)
+        """E_q[log p(x|z)] is exact for an affine decoder with a Gaussian likelihood."""
+        return hasattr(self.likelihood, "expected_log_prob") and self.affine_weight() is not None
 
     def standardize(self, x):
         return (x - self.input_shift) / self.input_scale
@@ -104,7 +338,17 @@ class VAE(nn.Module):
 
     def encode(self, x):
         """Posterior mean and log-variance for raw ``x``: 2 x (batch, latent_dim)."""
-        return self.encoder(self.standardize(x))
+        return self.encode_standardized(self.standardize(x))
+
+    def encode_standardized(self, x_standardized):
+        """:meth:`encode` for input already passed through :meth:`standardize`."""
+        mean, log_var = self.encoder(x_standardized)
+        return mean, self._posterior_log_var(log_var)
+
+    @staticmethod
+    def _posterior_log_var(log_var):
+        """The one place the encoder's log-variance passes through (identity for now)."""
+        return log_var
 
     @staticmethod
     def reparameterize(mean, log_var, noise):
@@ -112,7 +356,7 @@ class VAE(nn.Module):
         return mean + (0.5 * log_var).exp() * noise
 
     def decode(self, z):
-        """Decoder output (standardised space) for latent codes ``z``."""
+        """Decoder output (standardised space) for latent codes ``z``: (..., n_features)."""
         return self.decoder(z)
 
     def decode_mean(self, z):
@@ -125,17 +369,45 @@ class VAE(nn.Module):
         return sample * self.input_scale + self.input_shift
 
 
-def reset_parameters(module, generator):
-    """Initialise every Linear layer as PyTorch does, but from ``generator``.
+def build_vae(
+    n_features,
+    latent_dim,
+    hidden_layer_sizes,
+    activation,
+    likelihood,
+    min_variance,
+    image_shape=None,
+):
+    """The VAE the estimators fit: MLP networks, or convolutional ones for ``image_shape``.
 
-    Uses the same scheme as ``nn.Linear.reset_parameters`` (Kaiming-uniform
-    weights, uniform biases) so that a seeded generator, not the global RNG,
-    decides the initial weights.
+    Parameters are not initialised: call ``reset_parameters(generator)``
+    (after ``to_empty`` when built on the meta device).
+
+    Examples
+    --------
+    >>> import torch
+    >>> vae = build_vae(784, 16, (), "relu", "bernoulli", 1e-3, image_shape=(1, 28, 28))
+    >>> vae.reset_parameters(torch.Generator().manual_seed(0))
+    >>> mean, log_var = vae.encode(torch.rand(5, 784))
+    >>> mean.shape, vae.decode(mean).shape
+    (torch.Size([5, 16]), torch.Size([5, 784]))
+    >>> vae.activation_elements_per_row()  # the decoder's 32 x 28 x 28 feature map
+    25088
     """
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-            bound = 1.0 / math.sqrt(layer.in_features)
-            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-        elif isinstance(layer, GaussianLikelihood):
-            nn.init.zeros_(layer.log_excess_variance)
+    if image_shape is None:
+        encoder = MLPEncoder(n_features, hidden_layer_sizes, latent_dim, activation)
+        decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_features, activation)
+    else:
+        if math.prod(image_shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} holds {math.prod(image_shape)} values, "
+                f"but the rows have {n_features} features."
+            )
+        encoder = ConvEncoder(image_shape, hidden_layer_sizes, latent_dim, activation)
+        decoder = ConvDecoder(latent_dim, hidden_layer_sizes, image_shape, activation)
+    return VAE(encoder, decoder, make_likelihood(likelihood, n_features, min_variance))
+
+
+def reset_parameters(module, generator):
+    """``module.reset_parameters(generator)``: kept for callers of the old function."""
+    module.reset_parameters(generator)

@@ -123,12 +123,12 @@ def row_keyed_normal_draws(x, n_draws, latent_dim, seed=0):
     return draws
 
 
-def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
-    """E_q[log p(x|z)] per row by averaging over given latent draws: (batch,).
+def monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise):
+    """E_q[log p(x_j|z)] per row and feature, averaged over given draws: (batch, n_features).
 
     ``z = mean + sigma * noise`` with ``noise`` of shape
-    (n_draws, batch or 1, latent_dim); the result is the mean of
-    ``log p(x | z)`` over the draws, in the standardised space.
+    (n_draws, batch or 1, latent_dim); the result is the mean of the
+    per-feature ``log p(x_j | z)`` over the draws, in the standardised space.
     """
     if noise.shape[0] == 1:  # one draw (a training step): stay 2-d, no average
         noise = noise[0]  # (batch or 1, latent_dim)
@@ -137,34 +137,56 @@ def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
     return log_likelihood if noise.dim() == 2 else log_likelihood.mean(0)
 
 
-def closed_form_log_likelihood(vae, x_standardized, mean, log_var):
-    """E_q[log p(x|z)] per row, exactly, for an affine Gaussian decoder: (batch,).
+def closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var):
+    """E_q[log p(x_j|z)] per row and feature, exactly, for an affine Gaussian decoder.
 
     If the decoder output is ``W z + b`` and ``z ~ N(m, diag(s2))``, it has
-    mean ``W m + b`` and per-feature variance ``W^2 s2``.
+    mean ``W m + b`` and per-feature variance ``W^2 s2``. Returns
+    (batch, n_features).
     """
-    weight = vae.decoder.output.weight  # (n_features, latent_dim)
+    weight = vae.affine_weight()  # (n_features, latent_dim)
     decoded_mean = vae.decode(mean)  # (batch, n_features)
     decoded_variance = log_var.exp() @ weight.pow(2).T  # (batch, n_features)
     return vae.likelihood.expected_log_prob(x_standardized, decoded_mean, decoded_variance)
 
 
+def expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise):
+    """The reconstruction term E_q[log p(x_j|z)] per row and feature: (batch, n_features).
+
+    In the standardised space. Exact for an affine decoder with Gaussian
+    noise; otherwise the average over the latent draws
+    ``mean + sigma * noise`` with ``noise`` of shape
+    (n_draws, batch or 1, latent_dim). Its sum over features is the ELBO's
+    reconstruction term; a feature mask or a per-feature explanation of the
+    score works on it before that sum.
+    """
+    if vae.has_closed_form_reconstruction:
+        return closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var)
+    return monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise)
+
+
+def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
+    """:func:`monte_carlo_log_likelihood_per_feature` summed over features: (batch,)."""
+    return monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise).sum(-1)
+
+
+def closed_form_log_likelihood(vae, x_standardized, mean, log_var):
+    """:func:`closed_form_log_likelihood_per_feature` summed over features: (batch,)."""
+    return closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var).sum(-1)
+
+
 def expected_log_likelihood(vae, x_standardized, mean, log_var, noise):
     """E_q[log p(x|z)] per row, in the standardised space: (batch,).
 
-    Exact for an affine decoder with Gaussian noise; otherwise the average
-    over the latent draws ``mean + sigma * noise`` with ``noise`` of shape
-    (n_draws, batch or 1, latent_dim).
+    The sum over features of :func:`expected_log_likelihood_per_feature`.
     """
-    if vae.has_closed_form_reconstruction:
-        return closed_form_log_likelihood(vae, x_standardized, mean, log_var)
-    return monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
+    return expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise).sum(-1)
 
 
 def elbo(vae, x, noise, kl_weight=1.0):
     """Per-row evidence lower bound E_q[log p(x|z)] - kl_weight * KL: (batch,)."""
     x_standardized = vae.standardize(x)
-    mean, log_var = vae.encoder(x_standardized)
+    mean, log_var = vae.encode_standardized(x_standardized)
     reconstruction = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
     return reconstruction - kl_weight * gaussian_kl(mean, log_var) + vae.log_jacobian()
 
@@ -178,12 +200,12 @@ def importance_weighted_bound(vae, x, noise, chunk_size=64):
     K draws are processed ``chunk_size`` at a time with a running logsumexp.
     """
     x_standardized = vae.standardize(x)
-    mean, log_var = vae.encoder(x_standardized)
+    mean, log_var = vae.encode_standardized(x_standardized)
     total = None
     for start in range(0, noise.shape[0], chunk_size):
         eps = noise[start : start + chunk_size]  # (k, 1 or batch, latent_dim)
         z = vae.reparameterize(mean, log_var, eps)  # (k, batch, latent_dim)
-        log_likelihood = vae.likelihood.log_prob(x_standardized, vae.decode(z))
+        log_likelihood = vae.likelihood.log_prob(x_standardized, vae.decode(z)).sum(-1)
         log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
         log_posterior = -0.5 * (eps.pow(2) + _LOG_2PI + log_var).sum(-1)
         chunk = torch.logsumexp(log_likelihood + log_prior - log_posterior, dim=0)

@@ -39,6 +39,17 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         whatever their number.
     hidden_layer_sizes : array-like of int, default=(128, 64)
         Widths of the encoder's hidden layers; the decoder mirrors them.
+    image_shape : tuple of 3 int or None, default=None
+        ``(channels, height, width)`` of images given as flat rows (C order,
+        as ``images.reshape(n_samples, -1)`` flattens them); the product must
+        equal ``n_features``. With it the encoder is convolutional (two 3x3
+        convolutions of stride 2, 32 and 64 channels) and the decoder mirrors
+        it with transposed convolutions, as in the Keras MNIST VAE; any image
+        size works. ``hidden_layer_sizes`` then gives the fully connected
+        layers between the flattened feature map and the latent code. Each
+        pixel is a feature as before: standardised on its own and, with
+        ``likelihood="gaussian"``, given its own learned variance. None (the
+        default) uses fully connected networks.
     activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
         Activation between hidden layers.
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
@@ -197,6 +208,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         *,
         contamination="auto",
         hidden_layer_sizes=(128, 64),
+        image_shape=None,
         activation="relu",
         likelihood="gaussian",
         beta=1.0,
@@ -221,6 +233,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.latent_dim = latent_dim
         self.contamination = contamination
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.image_shape = image_shape
         self.activation = activation
         self.likelihood = likelihood
         self.beta = beta

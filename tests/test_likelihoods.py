@@ -1,4 +1,7 @@
-"""The decoder distributions against scipy.stats and numerical integration."""
+"""The decoder distributions against scipy.stats and numerical integration.
+
+Log-probabilities are per feature, shape (..., n_features): the objective sums them.
+"""
 
 import numpy as np
 import pytest
@@ -24,8 +27,9 @@ def test_gaussian_log_prob_matches_scipy():
     likelihood = _gaussian(5)
     x, decoded = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
     variance = likelihood.variance().detach().numpy()
-    expected = stats.norm.logpdf(x, loc=decoded, scale=np.sqrt(variance)).sum(-1)
+    expected = stats.norm.logpdf(x, loc=decoded, scale=np.sqrt(variance))  # (7, 5)
     got = likelihood.log_prob(torch.from_numpy(x), torch.from_numpy(decoded))
+    assert got.shape == (7, 5)
     assert_allclose(got.detach().numpy(), expected, rtol=1e-12)
 
 
@@ -34,9 +38,9 @@ def test_gaussian_log_prob_broadcasts_over_draws():
     likelihood = _gaussian(3)
     x, decoded = rng.normal(size=(4, 3)), rng.normal(size=(6, 4, 3))
     variance = likelihood.variance().detach().numpy()
-    expected = stats.norm.logpdf(x, loc=decoded, scale=np.sqrt(variance)).sum(-1)
+    expected = stats.norm.logpdf(x, loc=decoded, scale=np.sqrt(variance))
     got = likelihood.log_prob(torch.from_numpy(x), torch.from_numpy(decoded))
-    assert got.shape == (6, 4)
+    assert got.shape == (6, 4, 3)
     assert_allclose(got.detach().numpy(), expected, rtol=1e-12)
 
 
@@ -45,7 +49,7 @@ def test_gaussian_expected_log_prob_matches_numerical_integration():
     likelihood = _gaussian(2, seed=3)
     variance = likelihood.variance().detach().numpy()
     x, mean, spread = np.array([0.3, -1.2]), np.array([-0.4, 0.5]), np.array([0.7, 0.2])
-    expected = sum(
+    expected = [
         integrate.quad(
             lambda d: stats.norm.pdf(d, mean[j], spread[j])
             * stats.norm.logpdf(x[j], d, np.sqrt(variance[j])),
@@ -53,11 +57,12 @@ def test_gaussian_expected_log_prob_matches_numerical_integration():
             np.inf,
         )[0]
         for j in range(2)
-    )
+    ]
     got = likelihood.expected_log_prob(
         torch.from_numpy(x), torch.from_numpy(mean), torch.from_numpy(spread**2)
     )
-    assert_allclose(got.item(), expected, rtol=1e-8)
+    assert got.shape == (2,)
+    assert_allclose(got.detach().numpy(), expected, rtol=1e-8)
 
 
 def test_gaussian_variance_floor_holds_however_small_the_parameter():
@@ -66,9 +71,9 @@ def test_gaussian_variance_floor_holds_however_small_the_parameter():
         likelihood.log_excess_variance.fill_(-1e4)  # exp underflows to 0
     assert_allclose(likelihood.variance().detach().numpy(), 1e-3, rtol=1e-12)
     x = torch.zeros(1, 3, dtype=torch.float64)
-    # A perfect reconstruction has a finite density: 3 * log N(0; 0, 1e-3).
-    expected = 3 * stats.norm.logpdf(0.0, scale=np.sqrt(1e-3))
-    assert_allclose(likelihood.log_prob(x, x).item(), expected, rtol=1e-12)
+    # A perfect reconstruction has a finite density: log N(0; 0, 1e-3) per feature.
+    expected = stats.norm.logpdf(0.0, scale=np.sqrt(1e-3))
+    assert_allclose(likelihood.log_prob(x, x).detach().numpy(), [[expected] * 3], rtol=1e-12)
 
 
 def test_gaussian_sample_has_the_model_variance():
@@ -86,8 +91,9 @@ def test_bernoulli_log_prob_matches_scipy(x_value):
     logits = rng.normal(scale=4.0, size=(5, 6))
     x = np.full((5, 6), x_value)
     probability = 1.0 / (1.0 + np.exp(-logits))
-    expected = stats.bernoulli.logpmf(x, probability).sum(-1)
+    expected = stats.bernoulli.logpmf(x, probability)  # (5, 6)
     got = BernoulliLikelihood().log_prob(torch.from_numpy(x), torch.from_numpy(logits))
+    assert got.shape == (5, 6)
     assert_allclose(got.numpy(), expected, rtol=1e-10)
 
 
@@ -95,8 +101,8 @@ def test_bernoulli_log_prob_is_stable_for_large_logits():
     # log sigmoid(-40) = -40 - log1p(exp(-40)) must not round to log(0).
     logits = torch.tensor([[40.0, -40.0]], dtype=torch.float64)
     x = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
-    got = BernoulliLikelihood().log_prob(x, logits).item()
-    assert_allclose(got, 2 * (-40.0 - np.log1p(np.exp(-40.0))), rtol=1e-12)
+    got = BernoulliLikelihood().log_prob(x, logits).numpy()
+    assert_allclose(got, [[-40.0 - np.log1p(np.exp(-40.0))] * 2], rtol=1e-12)
 
 
 def test_bernoulli_mean_and_sample():

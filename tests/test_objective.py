@@ -10,15 +10,18 @@ import torch
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from skvae._networks import VAE
+from skvae._networks import build_vae
 from skvae._objective import (
     closed_form_log_likelihood,
+    closed_form_log_likelihood_per_feature,
     common_random_numbers,
     elbo,
     expected_log_likelihood,
+    expected_log_likelihood_per_feature,
     gaussian_kl,
     importance_weighted_bound,
     monte_carlo_log_likelihood,
+    monte_carlo_log_likelihood_per_feature,
     row_keyed_normal_draws,
 )
 
@@ -75,7 +78,7 @@ def _linear_vae(seed=0, posterior_matched=False):
     and the encoder is set to it: then the ELBO equals log p(x).
     """
     generator = torch.Generator().manual_seed(seed)
-    vae = VAE(N_FEATURES, LATENT_DIM, (), "relu", "gaussian", min_variance=1e-3).double()
+    vae = build_vae(N_FEATURES, LATENT_DIM, (), "relu", "gaussian", min_variance=1e-3).double()
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -87,7 +90,7 @@ def _linear_vae(seed=0, posterior_matched=False):
         vae.input_scale.copy_(randn(N_FEATURES).abs() + 0.5)
         if posterior_matched:
             variance = vae.likelihood.variance()
-            weight = vae.decoder.output.weight
+            weight = vae.affine_weight()
             # W = Psi^(1/2) Q D with Q orthonormal: W^T Psi^-1 W = D^2 is diagonal.
             q, _ = torch.linalg.qr(randn(N_FEATURES, LATENT_DIM))
             weight.copy_(variance.sqrt()[:, None] * q * torch.tensor([2.0, 1.0, 0.5]))
@@ -95,7 +98,8 @@ def _linear_vae(seed=0, posterior_matched=False):
             covariance = torch.linalg.inv(torch.eye(LATENT_DIM) + precision)
             gain = covariance @ weight.T / variance  # (d, n_features)
             vae.encoder.mean.weight.copy_(gain)
-            vae.encoder.mean.bias.copy_(-gain @ vae.decoder.output.bias)
+            offset = vae.decode(torch.zeros(LATENT_DIM, dtype=torch.float64))  # b of W z + b
+            vae.encoder.mean.bias.copy_(-gain @ offset)
             vae.encoder.log_var.weight.zero_()
             vae.encoder.log_var.bias.copy_(covariance.diagonal().log())
     return vae.eval()
@@ -103,11 +107,11 @@ def _linear_vae(seed=0, posterior_matched=False):
 
 def _exact_log_likelihood(vae, x):
     """log p(x) of a linear Gaussian VAE: x_std ~ N(b, W W^T + Psi), plus the Jacobian."""
-    weight = vae.decoder.output.weight.detach().numpy()
+    weight = vae.affine_weight().detach().numpy()
     covariance = weight @ weight.T + np.diag(vae.likelihood.variance().detach().numpy())
     x_standardized = vae.standardize(x).detach().numpy()
     log_density = stats.multivariate_normal(
-        vae.decoder.output.bias.detach().numpy(), covariance
+        vae.decode(torch.zeros(LATENT_DIM, dtype=torch.float64)).detach().numpy(), covariance
     ).logpdf(x_standardized)
     return log_density + vae.log_jacobian().item()
 
@@ -137,13 +141,14 @@ def test_closed_form_reconstruction_matches_monte_carlo_in_expectation():
     x = _data(vae, n_rows=5)
     with torch.no_grad():
         x_standardized = vae.standardize(x)
-        mean, log_var = vae.encoder(x_standardized)
+        mean, log_var = vae.encode_standardized(x_standardized)
         closed = closed_form_log_likelihood(vae, x_standardized, mean, log_var).numpy()
         noise = torch.randn(
             200_000, 1, LATENT_DIM, generator=torch.Generator().manual_seed(0), dtype=torch.float64
         )
         z = vae.reparameterize(mean, log_var, noise)
-        terms = vae.likelihood.log_prob(x_standardized, vae.decode(z)).numpy()  # (draws, rows)
+        terms = vae.likelihood.log_prob(x_standardized, vae.decode(z)).sum(-1)  # (draws, rows)
+        terms = terms.numpy()
     standard_error = terms.std(0) / np.sqrt(terms.shape[0])
     assert np.all(np.abs(terms.mean(0) - closed) < 5 * standard_error)
 
@@ -157,13 +162,34 @@ def test_common_random_numbers_make_the_monte_carlo_elbo_exact_for_linear_decode
     noise = common_random_numbers(n_draws, LATENT_DIM, dtype=torch.float64)
     with torch.no_grad():
         x_standardized = vae.standardize(x)
-        mean, log_var = vae.encoder(x_standardized)
+        mean, log_var = vae.encode_standardized(x_standardized)
         closed = closed_form_log_likelihood(vae, x_standardized, mean, log_var)
         estimate = monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
         assert torch.equal(
             expected_log_likelihood(vae, x_standardized, mean, log_var, noise), closed
         )
     assert_allclose(estimate.numpy(), closed.numpy(), rtol=1e-10)
+
+
+def test_reconstruction_per_feature_is_exact_feature_by_feature():
+    # The per-feature term (where a mask or an explanation plugs in) is exact
+    # for each feature on its own, and the row terms are its sums.
+    vae = _linear_vae(seed=7)
+    x = _data(vae, n_rows=30, seed=8)
+    noise = common_random_numbers(16, LATENT_DIM, dtype=torch.float64)
+    with torch.no_grad():
+        x_standardized = vae.standardize(x)
+        mean, log_var = vae.encode_standardized(x_standardized)
+        closed = closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var)
+        estimate = monte_carlo_log_likelihood_per_feature(
+            vae, x_standardized, mean, log_var, noise
+        )
+        terms = expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise)
+        rows = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
+    assert closed.shape == estimate.shape == (30, N_FEATURES)
+    assert_allclose(estimate.numpy(), closed.numpy(), rtol=1e-10)
+    assert torch.equal(terms, closed)
+    assert_allclose(rows.numpy(), closed.sum(-1).numpy(), rtol=1e-12)
 
 
 def test_iwae_is_a_bound_that_rises_towards_log_likelihood():
@@ -193,7 +219,7 @@ def test_iwae_with_one_draw_is_the_single_sample_elbo():
     with torch.no_grad():
         iwae = importance_weighted_bound(vae, x, noise)
         x_standardized = vae.standardize(x)
-        mean, log_var = vae.encoder(x_standardized)
+        mean, log_var = vae.encode_standardized(x_standardized)
         single = (
             monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
             - gaussian_kl(mean, log_var)

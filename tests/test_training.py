@@ -12,13 +12,13 @@ import skvae._progress
 import skvae._training
 from skvae import VAETransformer
 from skvae._base import _as_tensor
-from skvae._networks import VAE, reset_parameters
+from skvae._networks import build_vae
 from skvae._training import epoch_mean, make_optimizer, run_epoch, trimmed_mean
 
 
 def _network(n_features=3, latent_dim=2, seed=0):
-    network = VAE(n_features, latent_dim, (8,), "relu", "gaussian", 1e-3)
-    reset_parameters(network, torch.Generator().manual_seed(seed))
+    network = build_vae(n_features, latent_dim, (8,), "relu", "gaussian", 1e-3)
+    network.reset_parameters(torch.Generator().manual_seed(seed))
     return network
 
 
@@ -260,7 +260,9 @@ def test_keyboard_interrupt_keeps_the_best_model_so_far(monkeypatch):
 
 def test_early_stopping_by_default_restores_the_best_validation_epoch():
     X = _low_rank_data(n_rows=400)
-    vae = VAETransformer(hidden_layer_sizes=(16,), latent_dim=2, random_state=0).fit(X)
+    vae = VAETransformer(
+        hidden_layer_sizes=(16,), latent_dim=2, learning_rate=1e-2, n_iter_no_change=3, random_state=0
+    ).fit(X)
     assert vae.early_stopping and len(vae.validation_scores_) == vae.n_iter_
     assert vae.best_validation_score_ == max(vae.validation_scores_)
     assert vae.n_iter_ < vae.max_iter  # stopped by the rule, not by max_iter
