@@ -37,6 +37,11 @@ _SCORING_SEED = 0
 # kernels may round a row differently depending on how many rows share the
 # call, and padding makes every row's score independent of the others.
 _ROW_BLOCK = 64
+# The largest value, in training standard deviations from the training mean,
+# that the model scores: beyond it the squares in its float32 arithmetic could
+# overflow. Data outside are refused with a ValueError (see _check_representable).
+_MAX_STANDARDIZED = 1e12
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _padded(compute):
@@ -149,6 +154,7 @@ class BaseVAE(BaseEstimator):
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._check_value_range(X)
+        _check_float32_range(X)
         device = _resolve_device(self.device)
         rng = check_random_state(self.random_state)
         init_generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
@@ -196,7 +202,7 @@ class BaseVAE(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._training_dtype = X.dtype
+        self.training_dtype_ = X.dtype
         return self
 
     def _resolve_batch_size(self, n_train_rows):
@@ -219,10 +225,33 @@ class BaseVAE(BaseEstimator):
 
     def _check_value_range(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+            row, column = np.argwhere((X < 0) | (X > 1))[0]
             raise ValueError(
-                "likelihood='bernoulli' needs every value of X in [0, 1]; got values "
-                f"in [{X.min():g}, {X.max():g}]. Scale the data (e.g. MinMaxScaler) "
-                "or use likelihood='gaussian'."
+                "likelihood='bernoulli' needs every value of X in [0, 1]; "
+                f"X[{row}, {column}] = {float(X[row, column])!r} is outside it (values "
+                f"range over [{float(X.min())!r}, {float(X.max())!r}]). Scale the data "
+                "(e.g. MinMaxScaler) or use likelihood='gaussian'."
+            )
+
+    def _check_representable(self, X):
+        """Refuse values the fitted model cannot score in float32 arithmetic.
+
+        A value more than ``_MAX_STANDARDIZED`` training standard deviations
+        from its column's training mean (or beyond float32's range) raises a
+        ValueError naming the row, the column and the value. Anything
+        closer gives finite results.
+        """
+        shift = self.network_.input_shift.detach().cpu().double().numpy()
+        scale = self.network_.input_scale.detach().cpu().double().numpy()
+        low = np.maximum(shift - _MAX_STANDARDIZED * scale, -_FLOAT32_MAX)
+        high = np.minimum(shift + _MAX_STANDARDIZED * scale, _FLOAT32_MAX)
+        if X.shape[0] and (np.any(X.min(axis=0) < low) or np.any(X.max(axis=0) > high)):
+            row, column = np.argwhere((X < low) | (X > high))[0]
+            raise ValueError(
+                f"X[{row}, {column}] = {float(X[row, column])!r} is beyond what the model "
+                f"can represent: column {column} accepts values in [{low[column]:.6g}, "
+                f"{high[column]:.6g}] ({_MAX_STANDARDIZED:g} training standard deviations "
+                "from its training mean, within float32's range)."
             )
 
     def _split_rows(self, n_rows, rng):
@@ -275,7 +304,13 @@ class BaseVAE(BaseEstimator):
         return max(1, _CHUNK_ELEMENTS // (n_draws * widest))
 
     def _map_rows(self, X, compute, chunk_rows):
-        """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype."""
+        """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype.
+
+        Every result is checked to be finite: a value the model's arithmetic
+        cannot carry raises a ValueError naming the row instead of passing on
+        an inf or NaN (the input checks make this unreachable for finite
+        weights; it guards what they cannot foresee).
+        """
         device = self._device()
         out = None
         with torch_threads(self.n_threads), torch.inference_mode():
@@ -284,6 +319,12 @@ class BaseVAE(BaseEstimator):
                 if out is None:
                     out = np.empty((X.shape[0], *result.shape[1:]), dtype=X.dtype)
                 out[start : start + chunk_rows] = result.cpu().numpy()
+        if out is not None and not np.isfinite(out).all():
+            row = np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0, 0]
+            raise ValueError(
+                f"Row {row} of X gives a non-finite result in the model's float32 "
+                "arithmetic: it lies beyond what this model can represent."
+            )
         return out
 
     def _validate_for_inference(self, X):
@@ -320,6 +361,7 @@ class BaseVAE(BaseEstimator):
             Same dtype as ``X`` (float32 or float64).
         """
         X = self._scoring_input(X)
+        self._check_representable(X)
         noise = self._scoring_noise(self._device())
         chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
         return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
@@ -362,11 +404,16 @@ class BaseVAE(BaseEstimator):
         log_likelihood : ndarray of shape (n_samples,)
             Same dtype as ``X``.
         """
-        if not (isinstance(n_importance_samples, Integral) and n_importance_samples >= 1):
+        if (
+            isinstance(n_importance_samples, (bool, np.bool_))
+            or not isinstance(n_importance_samples, Integral)
+            or n_importance_samples < 1
+        ):
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
         X = self._scoring_input(X)
+        self._check_representable(X)
         chunk_draws = 64
 
         def compute(x):
@@ -378,7 +425,8 @@ class BaseVAE(BaseEstimator):
             self._chunk_rows(min(chunk_draws, n_importance_samples)),
             max(1, _CHUNK_ELEMENTS // (n_importance_samples * self.latent_dim)),
         )
-        return self._map_rows(X, compute, chunk_rows)
+        chunk_rows = max(_ROW_BLOCK, chunk_rows // _ROW_BLOCK * _ROW_BLOCK)
+        return self._map_rows(X, _padded(compute), chunk_rows)
 
     # ------------------------------------------------------- persistence
     def __getstate__(self):
@@ -393,6 +441,17 @@ class BaseVAE(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+def _check_float32_range(X):
+    """Refuse float64 values that float32, the training precision, cannot hold."""
+    if X.dtype == np.float64 and X.size and np.abs(X).max() > _FLOAT32_MAX:
+        row, column = np.argwhere(np.abs(X) > _FLOAT32_MAX)[0]
+        raise ValueError(
+            f"X[{row}, {column}] = {float(X[row, column])!r} is beyond float32's largest "
+            f"value ({_FLOAT32_MAX:g}); skvae trains and scores in float32. Rescale "
+            "this column."
+        )
 
 
 def _copy_to_cpu(network):

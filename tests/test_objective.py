@@ -193,7 +193,7 @@ def test_iwae_with_one_draw_is_the_single_sample_elbo():
     with torch.no_grad():
         iwae = importance_weighted_bound(vae, x, noise)
         x_standardized = vae.standardize(x)
-        mean, log_var = vae.encoder(x_standardized)
+        mean, log_var = vae.encode(x)  # the bounded log-variance the objective uses
         single = (
             monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
             - gaussian_kl(mean, log_var)
