@@ -267,9 +267,12 @@ class BaseVAE(BaseEstimator):
         order = rng.permutation(n_rows)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
-    def _build_network(self, X_train, hidden_layer_sizes, generator):
-        n_features = X_train.shape[1]
-        with torch.device("meta"):  # allocate once, initialise from our generator
+    def _empty_network(self, n_features, hidden_layer_sizes):
+        """The network these parameters describe, on the CPU, uninitialised.
+
+        ``fit`` initialises it; ``skvae.load`` fills it with saved weights.
+        """
+        with torch.device("meta"):  # allocate once, fill in afterwards
             network = VAE(
                 n_features,
                 self.latent_dim,
@@ -278,7 +281,11 @@ class BaseVAE(BaseEstimator):
                 self.likelihood,
                 self.min_variance,
             )
-        network = network.to_empty(device="cpu")
+        return network.to_empty(device="cpu")
+
+    def _build_network(self, X_train, hidden_layer_sizes, generator):
+        n_features = X_train.shape[1]
+        network = self._empty_network(n_features, hidden_layer_sizes)
         reset_parameters(network, generator)
         if self.likelihood == "gaussian":
             shift, scale = _column_mean_std(X_train)
