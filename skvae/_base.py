@@ -358,6 +358,11 @@ class BaseVAE(BaseEstimator):
         to N(0, I), which removes the fixed error a few raw draws would put
         on every row; :meth:`log_likelihood` gives a tighter estimate.
 
+        Every finite value up to 1e12 training standard deviations from its
+        column's training mean gets a finite score, lower the farther the
+        row (the posterior log-variance is bounded smoothly); a value beyond
+        that, or beyond float32's range, raises a ValueError naming it.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -394,11 +399,13 @@ class BaseVAE(BaseEstimator):
         With ``n_importance_samples`` = K latent draws per row from q(z|x),
         ``log (1/K) sum_k p(x, z_k) / q(z_k | x)``. It is a lower bound on
         log p(x) in expectation, at least as tight as the ELBO, and rises
-        towards log p(x) as K grows. Each row's K draws come from a generator
-        seeded by a hash of that row, so the result is deterministic and does
-        not depend on the other rows or their order, like
+        towards log p(x) as K grows. Each row's K draws are a counter-based
+        hash of that row's values (vectorised, no generator per row), so the
+        result is deterministic and, bit for bit, does not depend on the other
+        rows, their order or how many are scored at once, like
         :meth:`score_samples`; and the sampling errors of distinct rows are
         independent, so a mean over many rows is accurate even for small K.
+        Finite for the same inputs as :meth:`score_samples`.
 
         Parameters
         ----------

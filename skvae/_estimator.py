@@ -180,7 +180,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Returns
         -------
         Z : ndarray of shape (n_samples, latent_dim)
-            Deterministic latent means, with the dtype of ``X``.
+            Deterministic latent means, with the dtype of ``X``: a row's code
+            is the same, bit for bit, whatever other rows are encoded with it.
+            Values beyond 1e12 training standard deviations (or float32's
+            range) raise a ValueError naming them.
         """
         X = self._validate_for_inference(X)
         self._check_representable(X)
