@@ -459,7 +459,7 @@ class BaseVAE(BaseEstimator):
 
 def _check_float32_range(X):
     """Refuse float64 values that float32, the training precision, cannot hold."""
-    if X.dtype == np.float64 and X.size and np.abs(X).max() > _FLOAT32_MAX:
+    if X.dtype == np.float64 and X.size and max(X.max(), -X.min()) > _FLOAT32_MAX:
         row, column = np.argwhere(np.abs(X) > _FLOAT32_MAX)[0]
         raise ValueError(
             f"X[{row}, {column}] = {float(X[row, column])!r} is beyond float32's largest "

@@ -211,7 +211,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"latent_dim={self.latent_dim} latent features."
             )
-        if Z.size and np.abs(Z).max() > _MAX_STANDARDIZED:
+        if Z.size and max(Z.max(), -Z.min()) > _MAX_STANDARDIZED:
             row, column = np.argwhere(np.abs(Z) > _MAX_STANDARDIZED)[0]
             raise ValueError(
                 f"X[{row}, {column}] = {float(Z[row, column])!r} is beyond what the model "
