@@ -17,7 +17,10 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import sklearn, skvae, sys; sys.exit(sklearn.__version__ != '$OLDEST')" 2>/dev/null; then
+installed() {
+    "$VENV/bin/python" -c "import sklearn, skvae, sys; sys.exit(sklearn.__version__ != '$OLDEST')"
+}
+if ! installed 2>/dev/null; then
     "$VENV/bin/python" -m pip install -q "scikit-learn==$OLDEST"
     PYTHON="$VENV/bin/python" bash scripts/setup.sh
     "$VENV/bin/python" -m pip install -q "scikit-learn==$OLDEST"  # in case the extras moved it
