@@ -208,7 +208,8 @@ def skvae_elbo(vae, X_heldout, noise):
         def log_px(x, z):
             decoded = net.decode(z)  # (n_draws, batch, n_features)
             x = net.standardize(x.to(device))
-            return net.likelihood.log_prob(x, decoded) + net.log_jacobian()
+            # per-feature log-probabilities, summed over the features
+            return net.likelihood.log_prob(x, decoded).sum(-1) + net.log_jacobian()
 
         return heldout_elbo(encode, log_px, x, noise)
     except (AttributeError, TypeError) as error:  # skvae internals moved on

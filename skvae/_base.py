@@ -58,6 +58,11 @@ _LEARNING_RATE_CUT = 5.0
 # batch_size="auto": about this share of the training rows per Adam step.
 _AUTO_BATCH_FRACTION = 1 / 100
 _MAX_LEARNING_RATE_CUTS = 2
+# The largest value, in training standard deviations from the training mean,
+# that the model scores: beyond it the squares in its float32 arithmetic could
+# overflow. Data outside are refused with a ValueError (see _check_representable).
+_MAX_STANDARDIZED = 1e12
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _padded(compute):
@@ -238,6 +243,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
         self._check_value_range(X)
+        _check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])
         rng = check_random_state(self.random_state)
         init_seed, training_seed = (int(seed) for seed in rng.randint(2**31 - 1, size=2))
@@ -250,7 +256,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         if first_call:
             self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed, training_seed)
         else:
-            self._check_network_unchanged(hidden_layer_sizes, image_shape)
+            self._check_network_unchanged(hidden_layer_sizes, image_shape, training_seed)
         device = self._device()
         callback_context = self._start_callbacks(X)
         with torch_threads(self.n_threads_):
@@ -291,8 +297,16 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
         )
 
-    def _check_network_unchanged(self, hidden_layer_sizes, image_shape):
-        if self._current_network_spec(hidden_layer_sizes, image_shape) != self._network_spec:
+    def _check_network_unchanged(self, hidden_layer_sizes, image_shape, training_seed):
+        spec = self._current_network_spec(hidden_layer_sizes, image_shape)
+        if not hasattr(self, "_generator_state"):  # loaded by skvae.load: no training state
+            self._network_spec = spec
+            self._optimizer_state = None
+            self._learning_rate = float(self.learning_rate)
+            self._generator_state = (
+                torch.Generator(self._device()).manual_seed(training_seed).get_state()
+            )
+        if spec != self._network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
                 "hidden_layer_sizes, image_shape, activation and likelihood must not "
@@ -489,10 +503,33 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     def _check_value_range(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+            row, column = np.argwhere((X < 0) | (X > 1))[0]
             raise ValueError(
-                "likelihood='bernoulli' needs every value of X in [0, 1]; got values "
-                f"in [{X.min():g}, {X.max():g}]. Scale the data (e.g. MinMaxScaler) "
-                "or use likelihood='gaussian'."
+                "likelihood='bernoulli' needs every value of X in [0, 1]; "
+                f"X[{row}, {column}] = {float(X[row, column])!r} is outside it (values "
+                f"range over [{float(X.min())!r}, {float(X.max())!r}]). Scale the data "
+                "(e.g. MinMaxScaler) or use likelihood='gaussian'."
+            )
+
+    def _check_representable(self, X):
+        """Refuse values the fitted model cannot score in float32 arithmetic.
+
+        A value more than ``_MAX_STANDARDIZED`` training standard deviations
+        from its column's training mean (or beyond float32's range) raises a
+        ValueError naming the row, the column and the value. Anything
+        closer gives finite results.
+        """
+        shift = self.network_.input_shift.detach().cpu().double().numpy()
+        scale = self.network_.input_scale.detach().cpu().double().numpy()
+        low = np.maximum(shift - _MAX_STANDARDIZED * scale, -_FLOAT32_MAX)
+        high = np.minimum(shift + _MAX_STANDARDIZED * scale, _FLOAT32_MAX)
+        if X.shape[0] and (np.any(X.min(axis=0) < low) or np.any(X.max(axis=0) > high)):
+            row, column = np.argwhere((X < low) | (X > high))[0]
+            raise ValueError(
+                f"X[{row}, {column}] = {float(X[row, column])!r} is beyond what the model "
+                f"can represent: column {column} accepts values in [{low[column]:.6g}, "
+                f"{high[column]:.6g}] ({_MAX_STANDARDIZED:g} training standard deviations "
+                "from its training mean, within float32's range)."
             )
 
     def _split_rows(self, n_rows, rng):
@@ -509,9 +546,12 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         order = rng.permutation(n_rows)
         return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
-    def _build_network(self, X_train, hidden_layer_sizes, generator, image_shape=None):
-        n_features = X_train.shape[1]
-        with torch.device("meta"):  # allocate once, initialise from our generator
+    def _empty_network(self, n_features, hidden_layer_sizes, image_shape=None):
+        """The network these parameters describe, on the CPU, uninitialised.
+
+        ``fit`` initialises it; ``skvae.load`` fills it with saved weights.
+        """
+        with torch.device("meta"):  # allocate once, fill in afterwards
             network = build_vae(
                 n_features,
                 self.latent_dim,
@@ -521,7 +561,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 self.min_variance,
                 image_shape,
             )
-        network = network.to_empty(device="cpu")
+        return network.to_empty(device="cpu")
+
+    def _build_network(self, X_train, hidden_layer_sizes, generator, image_shape=None):
+        n_features = X_train.shape[1]
+        network = self._empty_network(n_features, hidden_layer_sizes, image_shape)
         network.reset_parameters(generator)  # every parameter, or an error
         if self.likelihood == "gaussian":
             shift, scale = _column_mean_std(X_train)
@@ -547,7 +591,13 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         return max(1, _CHUNK_ELEMENTS // (n_draws * widest))
 
     def _map_rows(self, X, compute, chunk_rows):
-        """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype."""
+        """Apply ``compute`` (tensor -> tensor) to chunks of ``X``; numpy out, X's dtype.
+
+        Every result is checked to be finite: a value the model's arithmetic
+        cannot carry raises a ValueError naming the row instead of passing on
+        an inf or NaN (the input checks make this unreachable for finite
+        weights; it guards what they cannot foresee).
+        """
         device = self._device()
         out = None
         with torch_threads(self.n_threads_), torch.inference_mode():
@@ -556,6 +606,12 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 if out is None:
                     out = np.empty((X.shape[0], *result.shape[1:]), dtype=X.dtype)
                 out[start : start + chunk_rows] = result.cpu().numpy()
+        if out is not None and not np.isfinite(out).all():
+            row = np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0, 0]
+            raise ValueError(
+                f"Row {row} of X gives a non-finite result in the model's float32 "
+                "arithmetic: it lies beyond what this model can represent."
+            )
         return out
 
     def _validate_for_inference(self, X):
@@ -582,6 +638,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         to N(0, I), which removes the fixed error a few raw draws would put
         on every row; :meth:`log_likelihood` gives a tighter estimate.
 
+        Every finite value up to 1e12 training standard deviations from its
+        column's training mean gets a finite score, lower the farther the
+        row (the posterior log-variance is bounded smoothly); a value beyond
+        that, or beyond float32's range, raises a ValueError naming it.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -592,6 +653,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             Same dtype as ``X`` (float32 or float64).
         """
         X = self._scoring_input(X)
+        self._check_representable(X)
         noise = self._scoring_noise(self._device())
         chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
         return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
@@ -617,11 +679,13 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         With ``n_importance_samples`` = K latent draws per row from q(z|x),
         ``log (1/K) sum_k p(x, z_k) / q(z_k | x)``. It is a lower bound on
         log p(x) in expectation, at least as tight as the ELBO, and rises
-        towards log p(x) as K grows. Each row's K draws come from a generator
-        seeded by a hash of that row, so the result is deterministic and does
-        not depend on the other rows or their order, like
+        towards log p(x) as K grows. Each row's K draws are a counter-based
+        hash of that row's values (vectorised, no generator per row), so the
+        result is deterministic and, bit for bit, does not depend on the other
+        rows, their order or how many are scored at once, like
         :meth:`score_samples`; and the sampling errors of distinct rows are
         independent, so a mean over many rows is accurate even for small K.
+        Finite for the same inputs as :meth:`score_samples`.
 
         Parameters
         ----------
@@ -634,11 +698,16 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         log_likelihood : ndarray of shape (n_samples,)
             Same dtype as ``X``.
         """
-        if not (isinstance(n_importance_samples, Integral) and n_importance_samples >= 1):
+        if (
+            isinstance(n_importance_samples, (bool, np.bool_))
+            or not isinstance(n_importance_samples, Integral)
+            or n_importance_samples < 1
+        ):
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
         X = self._scoring_input(X)
+        self._check_representable(X)
         chunk_draws = 64
 
         def compute(x):
@@ -650,7 +719,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             self._chunk_rows(min(chunk_draws, n_importance_samples)),
             max(1, _CHUNK_ELEMENTS // (n_importance_samples * self.latent_dim)),
         )
-        return self._map_rows(X, compute, chunk_rows)
+        chunk_rows = max(_ROW_BLOCK, chunk_rows // _ROW_BLOCK * _ROW_BLOCK)
+        return self._map_rows(X, _padded(compute), chunk_rows)
 
     # ------------------------------------------------------- persistence
     def __getstate__(self):
@@ -665,6 +735,17 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+def _check_float32_range(X):
+    """Refuse float64 values that float32, the training precision, cannot hold."""
+    if X.dtype == np.float64 and X.size and max(X.max(), -X.min()) > _FLOAT32_MAX:
+        row, column = np.argwhere(np.abs(X) > _FLOAT32_MAX)[0]
+        raise ValueError(
+            f"X[{row}, {column}] = {float(X[row, column])!r} is beyond float32's largest "
+            f"value ({_FLOAT32_MAX:g}); skvae trains and scores in float32. Rescale "
+            "this column."
+        )
 
 
 def _copy_to_cpu(network):

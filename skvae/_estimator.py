@@ -6,7 +6,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseVAE
+from ._base import _MAX_STANDARDIZED, _ROW_BLOCK, BaseVAE, _padded
 from ._threads import torch_threads
 
 
@@ -111,6 +111,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen during fit, when they are all strings.
+    training_dtype_ : numpy.dtype
+        dtype of the training data (float32 or float64): the dtype of
+        :meth:`sample`'s output.
 
     See Also
     --------
@@ -201,10 +204,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Returns
         -------
         Z : ndarray of shape (n_samples, latent_dim)
-            Deterministic latent means, with the dtype of ``X``.
+            Deterministic latent means, with the dtype of ``X``: a row's code
+            is the same, bit for bit, whatever other rows are encoded with it.
+            Values beyond 1e12 training standard deviations (or float32's
+            range) raise a ValueError naming them.
         """
         X = self._validate_for_inference(X)
-        return self._map_rows(X, lambda x: self.network_.encode(x)[0], self._chunk_rows())
+        self._check_representable(X)
+        # Whole row blocks, so a row's code does not depend on the rows around it.
+        chunk_rows = max(_ROW_BLOCK, self._chunk_rows() // _ROW_BLOCK * _ROW_BLOCK)
+        return self._map_rows(X, _padded(lambda x: self.network_.encode(x)[0]), chunk_rows)
 
     def inverse_transform(self, X):
         """Decode latent codes to the decoder's mean in the data space.
@@ -225,6 +234,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"latent_dim={self.latent_dim} latent features."
+            )
+        if Z.size and max(Z.max(), -Z.min()) > _MAX_STANDARDIZED:
+            row, column = np.argwhere(np.abs(Z) > _MAX_STANDARDIZED)[0]
+            raise ValueError(
+                f"X[{row}, {column}] = {float(Z[row, column])!r} is beyond what the model "
+                f"can represent: latent codes must lie within +/-{_MAX_STANDARDIZED:g} "
+                "(the prior is N(0, I))."
             )
         return self._map_rows(Z, self.network_.decode_mean, self._chunk_rows())
 
@@ -249,7 +265,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             With the dtype of the training data.
         """
         check_is_fitted(self)
-        if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
+        if (
+            isinstance(n_samples, (bool, np.bool_))
+            or not isinstance(n_samples, (int, np.integer))
+            or n_samples < 1
+        ):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         seed = int(check_random_state(random_state).randint(2**31 - 1))
         device = self._device()

@@ -27,8 +27,15 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ._likelihoods import make_likelihood
+
+# Bounds of the posterior log-variance, approached smoothly over the last
+# LOG_VAR_MARGIN (see ``bound_log_var``): the identity on [-20, 5].
+LOG_VAR_MIN = -30.0
+LOG_VAR_MAX = 15.0
+LOG_VAR_MARGIN = 10.0
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
 # Layers whose own reset_parameters scheme init_parameters reproduces.
@@ -347,8 +354,14 @@ class VAE(nn.Module):
 
     @staticmethod
     def _posterior_log_var(log_var):
-        """The one place the encoder's log-variance passes through (identity for now)."""
-        return log_var
+        """The one place the encoder's log-variance passes through: bounded.
+
+        The log-variance is bounded smoothly to (LOG_VAR_MIN, LOG_VAR_MAX)
+        (``bound_log_var``; unchanged on [-20, 5]), so that a row far from
+        the training data cannot give exp(log_var) = inf and, from it, an
+        infinite or NaN score.
+        """
+        return bound_log_var(log_var)
 
     @staticmethod
     def reparameterize(mean, log_var, noise):
@@ -367,6 +380,21 @@ class VAE(nn.Module):
         """One draw x ~ p(x | z) in the raw data space."""
         sample = self.likelihood.sample(self.decode(z), generator)
         return sample * self.input_scale + self.input_shift
+
+
+def bound_log_var(log_var, low=LOG_VAR_MIN, high=LOG_VAR_MAX, margin=LOG_VAR_MARGIN):
+    """Smooth clamp of ``log_var`` to (low, high): the identity inside ``margin`` of them.
+
+    Within [low + margin, high - margin] the value is returned unchanged
+    (bit for bit); beyond, it bends towards the bound along a tanh that
+    meets the identity with equal value, slope and curvature. exp(log_var)
+    then stays finite in float32 for any input, however far from the
+    training data, and the gradient never vanishes abruptly.
+    """
+    upper, lower = high - margin, low + margin
+    above = upper + margin * torch.tanh((log_var - upper) / margin)
+    below = lower + margin * torch.tanh((log_var - lower) / margin)
+    return torch.where(log_var > upper, above, torch.where(log_var < lower, below, log_var))
 
 
 def build_vae(

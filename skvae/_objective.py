@@ -81,46 +81,61 @@ def common_random_numbers(n_samples, latent_dim, seed=0, dtype=torch.float32, de
     return draws.to(dtype=dtype, device=device).unsqueeze(1)
 
 
-_PRIME = 2_147_483_647  # 2^31 - 1: products of two values below it fit in int64
+_MASK32 = 0xFFFFFFFF
 
 
-def _hash31(values):
-    """Mix int64 values in [0, 2^31 - 1) into that range: LCG and xorshift rounds."""
-    for multiplier in (48_271, 69_621, 16_807):
-        values = (values * multiplier + 12_345) % _PRIME
-        values = values ^ (values >> 13)
+def _hash32(values):
+    """Mix 32-bit values held in int64: ``lowbias32`` (C. Wellons' hash prospector).
+
+    A bijection on [0, 2^32) with good avalanche. Every product stays below
+    2^63 (the second multiplier is split into 16-bit halves), so int64
+    arithmetic never overflows, on any device. Works in place on ``values``.
+    """
+    values.bitwise_xor_(values >> 16)
+    values.mul_(0x7FEB352D).bitwise_and_(_MASK32)
+    values.bitwise_xor_(values >> 15)
+    high = (values * 0x846C).bitwise_and_(0xFFFF).bitwise_left_shift_(16)
+    values.mul_(0xA68B).add_(high).bitwise_and_(_MASK32)
+    values.bitwise_xor_(values >> 16)
     return values
 
 
-def row_seeds(x):
-    """One integer per row, a hash of the row's float32 values: (batch, n) -> (batch,).
+def row_seeds(x, seed=0):
+    """One 32-bit key per row, a hash of the row's float32 values: (batch, n) -> (batch,).
 
-    Equal rows get equal seeds, whatever the other rows, their order or the
-    batch they come in.
+    Equal rows get equal keys, whatever the other rows, their order or the
+    batch they come in; changing any value changes the key.
     """
     bits = x.detach().to(torch.float32).contiguous().view(torch.int32).to(torch.int64)
-    position = torch.arange(x.shape[-1], device=x.device) * 7_919
-    per_feature = _hash31((bits + position) % _PRIME)  # (batch, n_features)
-    return _hash31(per_feature.sum(-1) % _PRIME)
+    position = _hash32(torch.arange(x.shape[-1], device=x.device, dtype=torch.int64) + seed)
+    per_feature = _hash32(bits.bitwise_and_(_MASK32).bitwise_xor_(position))  # (batch, n)
+    return _hash32(per_feature.sum(-1).bitwise_and_(_MASK32))
 
 
 def row_keyed_normal_draws(x, n_draws, latent_dim, seed=0):
     """Standard normal draws of each row's own: (n_draws, batch, latent_dim).
 
-    The draws for a row come from a generator seeded by a hash of that row
-    (and ``seed``), so they are deterministic and do not depend on the other
-    rows, yet differ between distinct rows: the Monte Carlo error of a
-    per-row estimate built on them is independent across rows and averages
-    out in a mean over many rows, unlike with draws shared by every row.
+    A counter-based generator, vectorised over rows and draws: value number
+    ``i`` of a row is built from two uniforms, hashes of (the row's key,
+    ``2i``) and (key, ``2i + 1``), by Box-Muller (both its cosine and sine
+    outputs are used). The row's key is a hash of its values and ``seed``
+    (``row_seeds``). The draws are therefore deterministic and do not depend
+    on the other rows, their order or the batch, bit for bit, yet differ
+    between distinct rows: the Monte Carlo error of a per-row estimate built
+    on them is independent across rows and averages out in a mean over many
+    rows, unlike with draws shared by every row.
     """
-    seeds = row_seeds(x).tolist()
-    draws = torch.empty((n_draws, len(seeds), latent_dim), dtype=x.dtype, device=x.device)
-    for row, row_seed in enumerate(seeds):
-        generator = torch.Generator(x.device).manual_seed(row_seed * 1_000_003 + seed)
-        draws[:, row] = torch.randn(
-            (n_draws, latent_dim), generator=generator, dtype=x.dtype, device=x.device
-        )
-    return draws
+    n_values = n_draws * latent_dim
+    n_pairs = (n_values + 1) // 2
+    counters = _hash32(torch.arange(2 * n_pairs, device=x.device, dtype=torch.int64))
+    keys = row_seeds(x, seed)  # (batch,)
+    bits = _hash32(keys[:, None] ^ counters)  # (batch, 2 * n_pairs)
+    uniforms = bits.to(torch.float64).add_(0.5).mul_(2.0**-32)  # in (0, 1)
+    radius = uniforms[:, 0::2].log().mul_(-2.0).sqrt_()  # (batch, n_pairs)
+    angle = uniforms[:, 1::2].mul(2.0 * math.pi)
+    normal = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], -1)
+    normal = normal.reshape(x.shape[0], 2 * n_pairs)[:, :n_values].to(x.dtype)
+    return normal.reshape(x.shape[0], n_draws, latent_dim).transpose(0, 1)
 
 
 def monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise):

@@ -49,15 +49,18 @@ def test_small_chunks_give_the_same_result_as_one_chunk(fitted, monkeypatch):
     monkeypatch.setattr(skvae._base.BaseVAE, "_map_rows", recording_map_rows)
     monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 7 * 16 * 4)  # a handful of rows
     chunked = _outputs(vae, X)
-    # Calls in the order of _outputs. score_samples scores whole blocks of
-    # _ROW_BLOCK rows (so a row's score does not depend on its neighbours);
-    # its chunk is one block, and 300 rows still make several chunks.
+    # Calls in the order of _outputs. transform, score_samples and
+    # log_likelihood map whole blocks of _ROW_BLOCK rows (so a row's result
+    # does not depend on its neighbours); their chunk is one block, and 300
+    # rows still make several chunks.
     transform, inverse, score, log_likelihood = chunk_sizes
-    assert score == skvae._base._ROW_BLOCK and X.shape[0] > 4 * score
-    assert max(transform, inverse, log_likelihood) < 30
-    assert min(chunk_sizes) >= 1
+    assert transform == score == log_likelihood == skvae._base._ROW_BLOCK
+    assert X.shape[0] > 4 * score
+    assert 1 <= inverse < 30
     for name in whole:
         np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, atol=1e-5)
+    for name in ("transform", "score_samples", "log_likelihood"):
+        np.testing.assert_array_equal(chunked[name], whole[name])
 
 
 def test_map_rows_never_passes_more_than_chunk_rows(fitted):

@@ -1,0 +1,276 @@
+"""skvae.save / skvae.load: data-only model files, versioned and checksummed."""
+
+import json
+import os
+import pickle
+import struct
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
+
+import skvae
+from skvae import VAEOutlierDetector, VAETransformer
+from skvae._persistence import FORMAT_VERSION, _checksum
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(150, 5)) @ rng.normal(size=(5, 5))
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return VAETransformer(
+        latent_dim=2, hidden_layer_sizes=(16, 8), max_iter=5, random_state=0
+    ).fit(data)
+
+
+def _outputs(estimator, X):
+    out = {
+        "score_samples": estimator.score_samples(X),
+        "log_likelihood": estimator.log_likelihood(X, n_importance_samples=4),
+    }
+    if hasattr(estimator, "transform"):
+        Z = estimator.transform(X)
+        out.update(
+            transform=Z,
+            inverse_transform=estimator.inverse_transform(Z),
+            sample=estimator.sample(5, random_state=0),
+        )
+    if hasattr(estimator, "predict"):
+        out.update(predict=estimator.predict(X), decision=estimator.decision_function(X))
+    return out
+
+
+def _assert_same_model(loaded, original, X):
+    assert type(loaded) is type(original)
+    assert loaded.get_params() == original.get_params()
+    for name, value in vars(original).items():
+        if name.endswith("_") and name != "network_":
+            np.testing.assert_equal(getattr(loaded, name), value, err_msg=name)
+    a, b = _outputs(loaded, X), _outputs(original, X)
+    for name in b:
+        assert a[name].dtype == b[name].dtype, name
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def _rewrite(path, change):
+    """Edit the JSON document of a model file, re-signing it as the saver would."""
+    data = open(path, "rb").read()
+    (size,) = struct.unpack("<Q", data[:8])
+    document = json.loads(json.loads(data[8 : 8 + size])["__metadata__"]["skvae"])
+    tensors = load_tensors(data)
+    change(document)
+    document["sha256"] = _checksum(document, tensors)
+    with open(path, "wb") as file:
+        file.write(save_tensors(tensors, metadata={"skvae": json.dumps(document)}))
+
+
+# ------------------------------------------------------------- round trips
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hidden_layer_sizes": (16, 8)},
+        {"hidden_layer_sizes": (), "latent_dim": 3},
+        {"hidden_layer_sizes": [12], "likelihood": "bernoulli", "early_stopping": True},
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_round_trip_gives_the_same_estimator_bit_for_bit(tmp_path, data, params, dtype):
+    X = data.astype(dtype)
+    if params.get("likelihood") == "bernoulli":
+        X = (X > 0).astype(dtype)
+    original = VAETransformer(max_iter=4, random_state=0, **params).fit(X)
+    path = tmp_path / "model.safetensors"
+    skvae.save(original, path)
+    loaded = skvae.load(path)
+    _assert_same_model(loaded, original, X)
+    assert loaded.training_dtype_ == np.dtype(dtype)
+    assert isinstance(loaded.get_params()["hidden_layer_sizes"], type(params["hidden_layer_sizes"]))
+    assert list(tmp_path.iterdir()) == [path]  # written atomically: no temporary left
+
+
+def test_feature_names_survive(tmp_path, data):
+    frame = pd.DataFrame(data, columns=[f"f{i}" for i in range(5)])
+    original = VAETransformer(max_iter=3, random_state=0).fit(frame)
+    skvae.save(original, tmp_path / "m.safetensors")
+    loaded = skvae.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.feature_names_in_, original.feature_names_in_)
+    assert loaded.feature_names_in_.dtype == object
+    np.testing.assert_array_equal(loaded.transform(frame), original.transform(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.transform(frame[frame.columns[::-1]])
+
+
+def test_loaded_model_can_be_refitted(tmp_path, fitted, data):
+    skvae.save(fitted, tmp_path / "m.safetensors")
+    loaded = skvae.load(tmp_path / "m.safetensors")
+    refit = loaded.fit(data)
+    assert refit.n_iter_ == fitted.n_iter_  # the same parameters, the same fit
+    np.testing.assert_array_equal(refit.transform(data), fitted.transform(data))
+
+
+def test_detector_round_trip(tmp_path, data):
+    detector = VAEOutlierDetector(max_iter=4, random_state=0).fit(data)
+    if hasattr(detector, "_clip_low"):
+        pytest.skip("the detector keeps its clip bounds in private attributes, not saved")
+    skvae.save(detector, tmp_path / "d.safetensors")
+    _assert_same_model(skvae.load(tmp_path / "d.safetensors"), detector, data * 3)
+
+
+# ------------------------------------------------------ no code is unpickled
+def test_load_never_unpickles(tmp_path, fitted, data, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load must not unpickle")
+
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    loaded = skvae.load(path)
+    np.testing.assert_array_equal(loaded.transform(data), fitted.transform(data))
+    # The file is a safetensors file: a JSON header, then raw tensor bytes.
+    raw = open(path, "rb").read()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    assert json.loads(header["__metadata__"]["skvae"])["format_version"] == FORMAT_VERSION
+
+
+def test_pickle_and_joblib_still_work(tmp_path, fitted, data):
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    again = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(again.score_samples(data), fitted.score_samples(data))
+    assert pickle.loads(pickle.dumps(fitted)).n_iter_ == fitted.n_iter_
+
+
+# ------------------------------------------------------ devices
+def test_model_trained_for_cuda_loads_on_a_cpu_only_machine(tmp_path, fitted, data, monkeypatch):
+    # A model fitted with device="cuda": its parameter says so; save() maps
+    # every tensor to the CPU, and load() builds the network on the CPU.
+    on_gpu = VAETransformer(**{**fitted.get_params(), "device": "cuda"})
+    on_gpu.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    skvae.save(on_gpu, tmp_path / "gpu.safetensors")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = skvae.load(tmp_path / "gpu.safetensors")
+    assert loaded.device == "cuda"
+    assert all(t.device.type == "cpu" for t in loaded.network_.state_dict().values())
+    np.testing.assert_array_equal(loaded.score_samples(data), fitted.score_samples(data))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_saves_and_loads_on_cpu(tmp_path, data):
+    vae = VAETransformer(max_iter=3, device="cuda", random_state=0).fit(data)
+    skvae.save(vae, tmp_path / "gpu.safetensors")
+    loaded = skvae.load(tmp_path / "gpu.safetensors")
+    assert loaded._device().type == "cpu"
+    np.testing.assert_allclose(loaded.transform(data), vae.transform(data), rtol=1e-4, atol=1e-5)
+    assert skvae.load(tmp_path / "gpu.safetensors", device="cuda")._device().type == "cuda"
+
+
+# --------------------------------------------------- damaged or foreign files
+@pytest.mark.parametrize("keep", [0, 5, 8, 100, 0.5, -1])
+def test_truncated_file_fails_clearly(tmp_path, fitted, keep):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    data = open(path, "rb").read()
+    cut = int(keep * len(data)) if isinstance(keep, float) else keep % len(data)
+    path.write_bytes(data[:cut])
+    with pytest.raises(ValueError, match="not a readable skvae model file"):
+        skvae.load(path)
+
+
+def test_changed_weights_fail_the_checksum(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    data = bytearray(open(path, "rb").read())
+    data[-3] ^= 0x01  # one bit of one weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        skvae.load(path)
+
+
+def test_changed_metadata_fails_the_checksum(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    data = open(path, "rb").read()
+    tampered = data.replace(b'\\"n_iter_\\": 5', b'\\"n_iter_\\": 6')
+    assert tampered != data
+    path.write_bytes(tampered)
+    with pytest.raises(ValueError, match="checksum"):
+        skvae.load(path)
+
+
+def test_only_skvae_classes_are_loaded(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    _rewrite(path, lambda document: document.update({"class": "os.system"}))
+    with pytest.raises(ValueError, match="names class 'os.system'"):
+        skvae.load(path)
+
+
+def test_unexpected_attribute_is_refused(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    _rewrite(path, lambda document: document["fitted"].update({"__class__": 1}))
+    with pytest.raises(ValueError, match="unexpected attribute"):
+        skvae.load(path)
+
+
+def test_a_newer_format_says_which_version_it_needs(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    _rewrite(path, lambda document: document.update({"format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(ValueError, match=f"version {FORMAT_VERSION + 1}.*Upgrade skvae"):
+        skvae.load(path)
+
+
+def test_an_older_format_says_which_versions_are_read(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    _rewrite(path, lambda document: document.update({"format_version": 0}))
+    with pytest.raises(ValueError, match=f"version 0 .*reads versions 1 to {FORMAT_VERSION}"):
+        skvae.load(path)
+
+
+def test_a_parameter_from_a_newer_skvae_is_named(tmp_path, fitted):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    _rewrite(path, lambda document: document["params"].update({"future_option": 1}))
+    with pytest.raises(ValueError, match="future_option"):
+        skvae.load(path)
+
+
+def test_a_file_that_is_not_a_model(tmp_path):
+    path = tmp_path / "other.safetensors"
+    path.write_bytes(save_tensors({"w": torch.zeros(2)}))
+    with pytest.raises(ValueError, match="not a readable skvae model file"):
+        skvae.load(path)
+    path.write_bytes(b"hello world, this is not a model file at all")
+    with pytest.raises(ValueError, match="not a readable skvae model file"):
+        skvae.load(path)
+
+
+# ------------------------------------------------------ what save refuses
+def test_save_needs_a_fitted_skvae_estimator(tmp_path, data):
+    with pytest.raises(NotFittedError):
+        skvae.save(VAETransformer(), tmp_path / "m.safetensors")
+    with pytest.raises(TypeError, match="skvae's estimators"):
+        skvae.save(LinearRegression().fit(data, data[:, 0]), tmp_path / "m.safetensors")
+    assert not os.listdir(tmp_path)
+
+
+def test_random_state_instance_is_saved_as_none(tmp_path, data):
+    vae = VAETransformer(max_iter=2, random_state=np.random.RandomState(0)).fit(data)
+    with pytest.warns(UserWarning, match="RandomState"):
+        skvae.save(vae, tmp_path / "m.safetensors")
+    assert skvae.load(tmp_path / "m.safetensors").random_state is None
