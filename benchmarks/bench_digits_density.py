@@ -65,8 +65,8 @@ VAE_PARAMS = dict(
 GRIDS = {
     "GaussianMixture": [
         dict(n_components=n, reg_covar=r)
-        for n in (1, 2, 3, 5, 8, 10, 15, 20)
-        for r in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+        for n in (1, 2, 3, 5, 8, 10, 12, 15, 20)
+        for r in (1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     ],
     "KernelDensity": [dict(bandwidth=b) for b in np.geomspace(0.01, 0.3, 16).round(4)],
     "FactorAnalysis": [dict(n_components=n) for n in (5, 10, 15, 20, 30, 40, 50, 63)],
