@@ -59,7 +59,8 @@ def add_output_options(parser):
     parser.add_argument(
         "--out-dir",
         default=None,
-        help="folder for the tables (default: benchmarks/results; with --quick, a temporary folder)",
+        help="folder for the tables (default: benchmarks/results; "
+        "with --quick, a temporary folder)",
     )
 
 

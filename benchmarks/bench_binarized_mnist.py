@@ -55,7 +55,10 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-iter", type=int, default=600, help="training epochs")
     parser.add_argument(
-        "--n-test", type=int, default=N_TEST_IMAGES, help="test images scored (a seeded random subset)"
+        "--n-test",
+        type=int,
+        default=N_TEST_IMAGES,
+        help="test images scored (a seeded random subset)",
     )
     parser.add_argument("--test-seed", type=int, default=0, help="seed of the --n-test subset")
     parser.add_argument("--k", type=int, default=1000, help="importance samples per image")
@@ -66,7 +69,9 @@ def parse_args():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--warmup-epochs", type=int, default=10)
     parser.add_argument("--random-state", type=int, default=0, help="training seed")
-    parser.add_argument("--model", default=None, help="saved model (default: <out-dir>/binarized_mnist_vae.joblib)")
+    parser.add_argument(
+        "--model", default=None, help="saved model (default: <out-dir>/binarized_mnist_vae.joblib)"
+    )
     parser.add_argument("--eval-only", action="store_true", help="load --model, skip fit")
     parser.add_argument(
         "--elbo-draws", type=int, default=128, help="n_mc_samples used to score the ELBO"
@@ -157,9 +162,12 @@ def main():
     eval_seconds = time.perf_counter() - start
     train_elbo = vae.score(X_train[: len(X_test)])
     stderr = test_iw.std(ddof=1) / np.sqrt(len(test_iw))
-    subset = "all" if len(X_test) == N_TEST_IMAGES else f"random {len(X_test)} (seed {args.test_seed})"
+    subset = (
+        "all" if len(X_test) == N_TEST_IMAGES else f"random {len(X_test)} (seed {args.test_seed})"
+    )
     row = {
-        "model": f"skvae VAETransformer MLP {tuple(vae.hidden_layer_sizes)}, latent {vae.latent_dim}",
+        "model": f"skvae VAETransformer MLP {tuple(vae.hidden_layer_sizes)}, "
+        f"latent {vae.latent_dim}",
         "training seed": vae.random_state,
         "epochs": vae.n_iter_,
         f"train ELBO NLL (first {len(X_test)})": -train_elbo,

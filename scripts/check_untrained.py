@@ -57,8 +57,12 @@ def run_untrained(tests):
         for case in ET.parse(report).iter("testcase"):
             path = case.get("classname").replace(".", "/") + ".py"
             name = f"{path}::{case.get('name').split('[')[0]}"
-            kinds = [child.tag for child in case]
-            outcome = next((k for k in ("error", "skipped", "failure") if k in kinds), "passed")
+            children = {child.tag: child for child in case}
+            outcome = next((k for k in ("error", "skipped", "failure") if k in children), "passed")
+            if outcome == "failure":
+                message = children["failure"].get("message", "")
+                if not message.startswith(("assert", "AssertionError")):
+                    outcome = f"failure that is not an assertion ({message[:80]})"
             outcomes.setdefault(name, []).append(outcome)
     return outcomes
 
