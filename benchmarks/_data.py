@@ -6,6 +6,7 @@ otherwise.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +35,42 @@ def load_binarized_mnist(directory, split):
     )
 
 
-def write_table(frame, name, title, notes=(), digits=2):
-    """Print ``frame`` and write it as ``results/<name>.md`` and ``.csv``."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def write_table(frame, name, title, notes=(), digits=2, out_dir=RESULTS_DIR):
+    """Print ``frame`` and write it as ``<out_dir>/<name>.md`` and ``.csv``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(frame, digits)
     text = "\n".join([f"# {title}", "", markdown, "", *notes, ""])
     print(text)
-    (RESULTS_DIR / f"{name}.md").write_text(text)
-    frame.to_csv(RESULTS_DIR / f"{name}.csv", index=False)
+    (out_dir / f"{name}.md").write_text(text)
+    frame.to_csv(out_dir / f"{name}.csv", index=False)
+
+
+def add_output_options(parser):
+    """``--quick`` and ``--out-dir``, the same for every benchmark script.
+
+    ``--quick`` runs on a tiny subset in seconds, as a smoke test (CI runs
+    it: ``tests/test_benchmarks.py``); its figures mean nothing and it
+    never writes to ``benchmarks/results`` unless ``--out-dir`` says so.
+    """
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run on a tiny subset; figures mean nothing"
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="folder for the tables (default: benchmarks/results; "
+        "with --quick, a temporary folder)",
+    )
+
+
+def output_dir(args):
+    """Where the tables go: ``--out-dir``, else a temporary folder for --quick, else results/."""
+    if args.out_dir:
+        return Path(args.out_dir)
+    if args.quick:
+        return Path(tempfile.mkdtemp(prefix="skvae_quick_"))
+    return RESULTS_DIR
 
 
 def to_markdown(frame, digits=2):

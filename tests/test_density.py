@@ -15,6 +15,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.decomposition import FactorAnalysis
 from sklearn.mixture import GaussianMixture
 
+from _untrained import trained
 from skvae import VAETransformer
 from skvae._objective import closed_form_log_likelihood, monte_carlo_log_likelihood
 
@@ -47,11 +48,34 @@ def linear_vae(latent_dim, n_rows, max_iter, **params):
         learning_rate=3e-2,
         max_iter=max_iter,
         warmup_epochs=0,
+        early_stopping=False,
         tol=0.0,
         n_iter_no_change=max_iter,
+        n_threads=1,
         random_state=0,
         **params,
     )
+
+
+def assert_reaches_factor_analysis(X, latent_dim, max_iter, label):
+    """The linear VAE's mean training ELBO is within 0.1% of FA's maximum, not above.
+
+    Prints the gap (run pytest with ``-s`` to see it). Measured: 0.009% to
+    0.014% on wine and the digits subset, 0.033% (0.015 nats) on the full
+    digits; 0.1% leaves room for other BLAS builds and platforms, and an
+    untrained model misses by far more.
+    """
+    reference = best_factor_analysis_score(X, latent_dim)
+    vae = linear_vae(latent_dim, len(X), max_iter)
+    score = vae.set_params(**trained(**vae.get_params())).fit(X).score(X)
+    gap = reference - score
+    print(
+        f"\n{label}, latent_dim={latent_dim}: FactorAnalysis {reference:.4f}, "
+        f"linear VAE {score:.4f} nats/sample; gap {gap:.4f} nats = "
+        f"{100 * gap / abs(reference):.4f}% of |FA|"
+    )
+    assert abs(gap) <= 1e-3 * abs(reference)  # within 0.1%
+    assert score <= reference + 1e-5 * abs(reference)  # and not above the maximum
 
 
 def dequantized_digits(seed=0):
@@ -62,19 +86,18 @@ def dequantized_digits(seed=0):
 @pytest.mark.parametrize("latent_dim", [2, 3])
 def test_linear_vae_reaches_factor_analysis_on_wine(latent_dim):
     X = load_wine().data  # 178 x 13, real measurements on very different scales
-    reference = best_factor_analysis_score(X, latent_dim)
-    score = linear_vae(latent_dim, len(X), max_iter=600).fit(X).score(X)
-    assert abs(score - reference) <= 0.01 * abs(reference)  # within 1%
-    assert score <= reference + 1e-4 * abs(reference)  # and not above the maximum
+    assert_reaches_factor_analysis(X, latent_dim, max_iter=600, label="wine (178 x 13)")
+
+
+def test_linear_vae_reaches_factor_analysis_on_digits_subset():
+    X = dequantized_digits()[:400]  # 400 x 64: the cheap digits case
+    assert_reaches_factor_analysis(X, 5, max_iter=600, label="digits, first 400 rows")
 
 
 @pytest.mark.slow
 def test_linear_vae_reaches_factor_analysis_on_digits():
     X = dequantized_digits()  # 1797 x 64
-    reference = best_factor_analysis_score(X, 10)
-    score = linear_vae(10, len(X), max_iter=3000).fit(X).score(X)
-    assert abs(score - reference) <= 0.01 * abs(reference)
-    assert score <= reference + 1e-4 * abs(reference)
+    assert_reaches_factor_analysis(X, 10, max_iter=3000, label="digits (1797 x 64)")
 
 
 @pytest.mark.parametrize("latent_dim, n_mc_samples", [(2, 16), (5, 16), (10, 16), (10, 11)])
@@ -101,19 +124,52 @@ def test_score_samples_monte_carlo_is_unbiased_for_a_linear_decoder(latent_dim, 
 @pytest.fixture(scope="module")
 def digits_mlp():
     X = dequantized_digits()
-    vae = VAETransformer(
-        5, hidden_layer_sizes=(32,), max_iter=15, batch_size=64, random_state=0
-    ).fit(X[:1200])
+    params = dict(
+        latent_dim=5,
+        hidden_layer_sizes=(32,),
+        max_iter=30,
+        batch_size=64,
+        learning_rate=1e-3,
+        warmup_epochs=10,
+        early_stopping=False,
+        n_threads=1,
+        random_state=0,
+    )
+    vae = VAETransformer(**trained(**params)).fit(X[:1200])
     return vae, X[1200:]
 
 
-def test_log_likelihood_is_above_the_elbo_and_rises_with_k(digits_mlp):
+@pytest.fixture(scope="module")
+def independent_gaussians_held_out():
+    """Held-out score of a diagonal Gaussian fitted on the same 1200 rows: 31.0 nats."""
+    X = dequantized_digits()
+    return GaussianMixture(1, covariance_type="diag").fit(X[:1200]).score(X[1200:])
+
+
+def test_log_likelihood_is_above_the_elbo_and_rises_with_k(
+    digits_mlp, independent_gaussians_held_out
+):
     vae, X = digits_mlp
     elbo = vae.score_samples(X)
     means = [vae.log_likelihood(X, n_importance_samples=k).mean() for k in (1, 10, 100, 1000)]
     assert np.all(np.diff(means) > 0)
     assert means[1] > elbo.mean()  # K=10 is already tighter than the ELBO
     assert means[-1] > elbo.mean() + 0.5  # and the gain is material here
+    # The bound rises with K for any weights (an initial model gains 1.7
+    # nats); what it estimates must be a density worth having: 42.5 nats
+    # here against 31.0 for independent Gaussians (initial model: 30.1).
+    assert means[-1] > independent_gaussians_held_out + 7.0
+
+
+def test_held_out_elbo_beats_independent_gaussians_on_digits(
+    digits_mlp, independent_gaussians_held_out
+):
+    # Measured: 41.8 nats against 31.0; an initial model scores 28.4, and a
+    # full-covariance Gaussian 49.1 (30 epochs of a small network do not
+    # reach that: this test asks for learning, bench_digits_density.py for
+    # quality).
+    vae, X = digits_mlp
+    assert vae.score(X) > independent_gaussians_held_out + 7.0
 
 
 def test_scores_are_deterministic_and_row_independent(digits_mlp):
@@ -153,8 +209,19 @@ def test_mlp_trains_stably_on_raw_features_of_very_different_scales():
     # Breast-cancer features range from 1e-3 to 1e3: the model standardises
     # inside, and its density of the raw data must beat independent Gaussians.
     X = load_breast_cancer().data
-    vae = VAETransformer(4, hidden_layer_sizes=(32,), max_iter=40, random_state=0).fit(X)
+    params = dict(
+        latent_dim=4,
+        hidden_layer_sizes=(32,),
+        max_iter=40,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        n_threads=1,
+        random_state=0,
+    )
+    vae = VAETransformer(**trained(**params)).fit(X)
     assert np.all(np.isfinite(vae.loss_curve_))
+    # Measured: 4.4 nats against -2.8 (an initial model: -4.5).
     independent = GaussianMixture(1, covariance_type="diag").fit(X).score(X)
     assert vae.score(X) > independent + 5.0
     assert vae.log_likelihood(X, 100).mean() > vae.score(X)
