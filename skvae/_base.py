@@ -55,8 +55,6 @@ _ROW_BLOCK = 64
 # learning_rate_schedule="adaptive": after n_iter_no_change epochs without
 # improvement the step size is divided by this, at most this many times.
 _LEARNING_RATE_CUT = 5.0
-# batch_size="auto": about this share of the training rows per Adam step.
-_AUTO_BATCH_FRACTION = 1 / 100
 _MAX_LEARNING_RATE_CUTS = 2
 # The largest value, in training standard deviations from the training mean,
 # that the model scores: beyond it the squares in its float32 arithmetic could
@@ -92,18 +90,6 @@ def _keep_state_on_error(fit_method):
             raise
 
     return wrapper
-
-
-def auto_batch_size(n_rows, fraction, smallest, largest):
-    """``fraction`` of ``n_rows`` rounded to a power of two, clipped to [smallest, largest].
-
-    Examples
-    --------
-    >>> auto_batch_size(10_000, 1 / 100, 32, 512), auto_batch_size(500, 1 / 100, 32, 512)
-    (128, 32)
-    """
-    power = 2 ** round(math.log2(max(1.0, fraction * n_rows)))
-    return int(min(largest, max(smallest, power)))
 
 
 def _resolve_device(device):
@@ -149,7 +135,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions({"constant", "adaptive"})],
         "early_stopping": ["boolean"],
@@ -460,10 +446,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         )
 
     def _resolve_batch_size(self, n_train_rows):
-        """Rows per Adam step: ``batch_size``, or for ``"auto"`` about a
-        hundredth of the training rows as a power of two in [32, 512]."""
-        if self.batch_size == "auto":
-            return auto_batch_size(n_train_rows, _AUTO_BATCH_FRACTION, 32, 512)
+        """Rows per Adam step; a hook for subclasses that derive it from the data."""
         return self.batch_size
 
     def _trim_fraction(self):

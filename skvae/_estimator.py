@@ -62,11 +62,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     batch_size : int, default=128
         Rows per Adam step (clipped to the number of training rows).
     learning_rate : float, default=1e-3
-        Adam's step size.
-    early_stopping : bool, default=False
+        Adam's initial step size.
+    learning_rate_schedule : {"constant", "adaptive"}, default="adaptive"
+        ``"adaptive"``: when ``n_iter_no_change`` epochs bring no ``tol``
+        improvement, go back to the best weights (with early stopping) and
+        divide the step size by 5, at most twice, before stopping, as
+        scikit-learn's MLP does with ``learning_rate="adaptive"``. The small
+        steps at the end refine the best model instead of ending on it.
+        ``"constant"``: stop at the first plateau.
+    early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their ELBO
-        stops improving and restore the best weights. Otherwise stop when
-        the training loss stops improving.
+        stops improving and restore the best weights, so the model kept is
+        the one that generalises best. ``False`` trains on every row and
+        stops when the training loss stops improving. ``partial_fit`` never
+        holds rows out.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -80,26 +89,42 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         them the estimate is exact for a linear Gaussian decoder, while fewer
         leave a fixed error of about 0.1-0.4 nats per sample there
         (``benchmarks/bench_digits_density.py``).
-    n_threads : int or None, default=None
-        CPU threads PyTorch uses during fit and inference, with ``n_jobs``
-        semantics: None means 1 (fast for small networks, and safe when other
-        processes share the cores), -1 means all cores (inside a joblib
-        worker, e.g. under ``GridSearchCV(n_jobs=...)``, the worker's share of
-        them). PyTorch's global setting is restored afterwards.
+    n_threads : "auto", int or None, default="auto"
+        CPU threads PyTorch uses during fit and inference. ``"auto"`` gives
+        one thread to small networks (splitting their small matrix products
+        costs more than it saves) and every available core to networks of
+        200,000 parameters or more. Otherwise ``n_jobs`` semantics: None
+        means 1, -1 means all cores. "Available" cores respect the share of a
+        joblib or Dask worker (``OMP_NUM_THREADS``), so a parallel search
+        does not oversubscribe. PyTorch's global setting is restored
+        afterwards; the count used is ``n_threads_``.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks a CUDA GPU when one is available.
+    warm_start : bool, default=False
+        When True, ``fit`` continues the fitted model (weights, Adam's state,
+        random generator, curves) instead of starting afresh.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and the
         training noise. An integer makes ``fit`` reproducible.
     verbose : int, default=0
-        Print the loss after every epoch when positive.
+        0 prints nothing; 1 shows a progress bar over epochs with the loss
+        and validation ELBO (tqdm, when installed; plain lines otherwise); 2
+        prints one line per epoch. scikit-learn's callbacks
+        (``set_callbacks``, scikit-learn >= 1.9) work whatever ``verbose``.
 
     Attributes
     ----------
     network_ : torch.nn.Module
         The trained VAE (encoder, decoder, likelihood).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (over every ``fit`` with ``warm_start`` and
+        every ``partial_fit`` call).
+    t_ : int
+        Number of training rows seen, over all epochs.
+    n_threads_ : int
+        CPU threads used (see ``n_threads``).
+    best_loss_ : float or None
+        Lowest training loss of the last ``fit`` without early stopping.
     loss_curve_ : list of float
         Training loss (negative ELBO with the epoch's KL weight, nats per
         sample) after each epoch.
@@ -153,7 +178,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         warmup_epochs=10,
         min_variance=1e-3,
         max_iter=200,
-        batch_size="auto",
+        batch_size=128,
         learning_rate=1e-3,
         learning_rate_schedule="adaptive",
         early_stopping=True,
