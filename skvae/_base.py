@@ -23,6 +23,7 @@ from ._networks import VAE, reset_parameters
 from ._objective import (
     common_random_numbers,
     elbo,
+    elbo_per_feature,
     importance_weighted_bound,
     row_keyed_normal_draws,
 )
@@ -146,9 +147,13 @@ class BaseVAE(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        hidden_layer_sizes = self._check_hidden_layer_sizes()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._check_value_range(X)
+        return self._fit_validated(X)
+
+    def _fit_validated(self, X):
+        """Train on rows already checked by ``validate_data``; set the fitted state."""
+        hidden_layer_sizes = self._check_hidden_layer_sizes()
         device = _resolve_device(self.device)
         rng = check_random_state(self.random_state)
         init_generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
@@ -319,10 +324,14 @@ class BaseVAE(BaseEstimator):
         scores : ndarray of shape (n_samples,)
             Same dtype as ``X`` (float32 or float64).
         """
-        X = self._scoring_input(X)
+        return self._score_prepared(self._scoring_input(X))
+
+    def _score_prepared(self, X, per_feature=False):
+        """ELBO of rows that went through :meth:`_scoring_input`: (n,) or (n, n_features)."""
         noise = self._scoring_noise(self._device())
         chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
-        return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
+        score = elbo_per_feature if per_feature else elbo
+        return self._map_rows(X, _padded(lambda x: score(self.network_, x, noise)), chunk_rows)
 
     def score(self, X, y=None):
         """Mean per-sample ELBO of ``X``: higher is better, for model selection.

@@ -8,6 +8,7 @@ Plain PyTorch: no numpy, no scikit-learn.
 import math
 
 import torch
+from torch.nn import functional as F
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -167,6 +168,46 @@ def elbo(vae, x, noise, kl_weight=1.0):
     mean, log_var = vae.encoder(x_standardized)
     reconstruction = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
     return reconstruction - kl_weight * gaussian_kl(mean, log_var) + vae.log_jacobian()
+
+
+def _log_prob_per_feature(likelihood, x, decoded, decoded_variance=None):
+    """log p(x_j | z) feature by feature: (..., n_features).
+
+    ``decoded_variance`` (an affine decoder's output variance under q) turns it
+    into the closed-form expectation, as in ``expected_log_prob``. Kept here
+    until the likelihoods return per-feature terms themselves; the terms sum
+    to ``likelihood.log_prob`` (or ``expected_log_prob``) over the last axis.
+    """
+    if hasattr(likelihood, "variance"):  # Gaussian
+        variance = likelihood.variance()
+        squared_error = (x - decoded).pow(2)
+        if decoded_variance is not None:
+            squared_error = squared_error + decoded_variance
+        return -0.5 * (squared_error / variance + variance.log() + _LOG_2PI)
+    logits, x = torch.broadcast_tensors(decoded, x)  # Bernoulli
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+
+
+def elbo_per_feature(vae, x, noise):
+    """The ELBO (KL weight 1) split over the features: (batch, n_features).
+
+    Feature j gets its expected reconstruction term E_q[log p(x_j|z)], its
+    share of the log-Jacobian, and an equal share KL / n_features of the KL
+    term (which belongs to no feature). The row sums equal :func:`elbo`.
+    """
+    x_standardized = vae.standardize(x)
+    mean, log_var = vae.encoder(x_standardized)
+    if vae.has_closed_form_reconstruction:
+        decoded_variance = log_var.exp() @ vae.decoder.output.weight.pow(2).T
+        reconstruction = _log_prob_per_feature(
+            vae.likelihood, x_standardized, vae.decode(mean), decoded_variance
+        )  # (batch, n_features)
+    else:
+        z = vae.reparameterize(mean, log_var, noise)  # (n_draws, batch, latent_dim)
+        reconstruction = _log_prob_per_feature(vae.likelihood, x_standardized, vae.decode(z))
+        reconstruction = reconstruction.mean(0)  # (batch, n_features)
+    kl_share = gaussian_kl(mean, log_var).unsqueeze(-1) / x.shape[-1]  # (batch, 1)
+    return reconstruction - kl_share - vae.input_scale.log()
 
 
 def importance_weighted_bound(vae, x, noise, chunk_size=64):

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from ._base import BaseVAE, _column_mean_std, _keep_state_on_error
 
@@ -42,7 +43,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
         Activation between hidden layers.
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution. ``"bernoulli"`` needs data in [0, 1].
+        Decoder distribution. ``"bernoulli"`` needs training data in [0, 1];
+        rows scored later may hold any value: they are clipped to [0, 1]
+        (the decoder's support) like any value beyond the training range,
+        so a detector scores whatever it is shown instead of refusing it.
     beta : float, default=1.0
         Weight of the KL term during training. Scoring always uses 1.
     warmup_epochs : int, default=10
@@ -103,6 +107,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     offset_ : float
         Threshold on ``score_samples``: ``decision_function`` is
         ``score_samples - offset_``.
+    clip_low_, clip_high_ : ndarray of shape (n_features_in_,)
+        Per-feature bounds to which every scored row is winsorised: the
+        training range widened by one training standard deviation on each
+        side (with ``likelihood="bernoulli"``, cut to [0, 1]); see Notes.
+    feature_offsets_ : ndarray of shape (n_features_in_,)
+        Median over the training rows of each feature's term of the ELBO;
+        the reference that :meth:`score_features` subtracts from.
     network_ : torch.nn.Module
         The trained VAE.
     n_iter_ : int
@@ -255,27 +266,42 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self : object
             The fitted detector.
         """
-        super().fit(X)
-        X = self._validate_for_inference(X)
-        width = _CLIP_STD * _column_mean_std(X)[1]  # no float64 copy of X
-        self._clip_low = (X.min(axis=0) - width).astype(X.dtype)
-        self._clip_high = (X.max(axis=0) + width).astype(X.dtype)
-        scores = self.score_samples(X).astype(np.float64)
+        X = validate_data(self, X, dtype=[np.float64, np.float32])  # the one check of X
+        self._check_value_range(X)
+        clip_low, clip_high = self._clip_bounds(X)
+        self._fit_validated(X)
+        # Training rows lie inside the clipping bounds: they are scored as they are.
+        scores = self._score_prepared(X).astype(np.float64)
+        per_feature = self._score_prepared(X, per_feature=True).astype(np.float64)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
-            self.offset_ = float(q1 - 1.5 * (q3 - q1))
+            offset = q1 - 1.5 * (q3 - q1)
         else:
-            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+            offset = np.percentile(scores, 100 * self.contamination)
+        self.clip_low_, self.clip_high_ = clip_low, clip_high
+        self.feature_offsets_ = np.median(per_feature, axis=0)
+        self.offset_ = float(offset)
         return self
 
-    def _scoring_input(self, X):
-        """Validated rows, winsorised to the widened training range (see Notes).
+    def _clip_bounds(self, X):
+        """Per-feature winsorising bounds: the training range widened (see Notes)."""
+        width = _CLIP_STD * _column_mean_std(X)[1]  # no float64 copy of X
+        low, high = X.min(axis=0) - width, X.max(axis=0) + width
+        if self.likelihood == "bernoulli":  # the support of the decoder
+            low, high = np.maximum(low, 0.0), np.minimum(high, 1.0)
+        return low.astype(X.dtype), high.astype(X.dtype)
 
-        Both density scores, :meth:`score_samples` and the inherited
-        :meth:`log_likelihood`, read their rows through here.
+    def _scoring_input(self, X):
+        """Validated rows, winsorised to ``[clip_low_, clip_high_]`` (see Notes).
+
+        Every density score, :meth:`score_samples`, :meth:`score_features` and
+        the inherited :meth:`log_likelihood`, reads its rows through here.
+        Unlike :class:`VAETransformer`, values outside [0, 1] are accepted
+        with ``likelihood="bernoulli"``: they are clipped, as any other value
+        beyond the bounds.
         """
-        X = super()._scoring_input(X)
-        return np.clip(X, self._clip_low.astype(X.dtype), self._clip_high.astype(X.dtype))
+        X = self._validate_for_inference(X)
+        return np.clip(X, self.clip_low_.astype(X.dtype), self.clip_high_.astype(X.dtype))
 
     def _trim_fraction(self):
         return self.trim_fraction
@@ -303,6 +329,50 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             Lower bound on log p(x) in nats, with the dtype of ``X``.
         """
         return super().score_samples(X)  # rows pass through _scoring_input
+
+    def score_features(self, X):
+        """Split each row's anomaly score over the features: which ones make it odd.
+
+        Feature j of a row gets ``feature_offsets_[j]`` minus its term of the
+        ELBO: its expected reconstruction log-density E_q[log p(x_j|z)] (with
+        its share of the log-Jacobian of the standardisation) and an equal
+        share of the KL term, which belongs to no one feature. Subtracting
+        ``feature_offsets_``, each feature's median term over the training
+        rows, puts the features on a common footing: a value near 0 is as
+        typical as the median training row on that feature, a large positive
+        value marks the feature that the model reconstructs worst, in nats.
+        Because the reconstruction is conditioned on the whole row, a value
+        that is ordinary on its own but breaks the learnt dependence between
+        features is flagged too. The rows sum to a shifted negative score::
+
+            score_features(X).sum(axis=1)
+                == feature_offsets_.sum() - score_samples(X)   # up to rounding
+
+        so ranking rows by the sum ranks them as ``score_samples`` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        contributions : ndarray of shape (n_samples, n_features)
+            Higher means more anomalous on that feature, with the dtype of
+            ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VAEOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(300, 4))
+        >>> detector = VAEOutlierDetector(max_iter=20, random_state=0).fit(X)
+        >>> contributions = detector.score_features([[0.0, 0.0, 6.0, 0.0]])
+        >>> int(contributions.argmax())
+        2
+        """
+        X = self._scoring_input(X)
+        per_feature = self._score_prepared(X, per_feature=True)
+        return self.feature_offsets_.astype(X.dtype) - per_feature
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
