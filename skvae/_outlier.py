@@ -29,8 +29,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     ----------
     latent_dim : int, default=8
         Dimension of the latent space. 8 rather than :class:`VAETransformer`'s
-        2: on 20 ADBench data sets it ranked anomalies better (mean ROC-AUC
-        0.820 against 0.806, 200 epochs); 16 was no better than 8.
+        2, which ranked anomalies worse on ADBench data sets.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Sets ``offset_``, the threshold of ``predict``. With a float, the
         ``contamination`` quantile of the training scores, so that this share
@@ -54,18 +53,12 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         collapsing early in training.
     min_variance : float, default=1e-3
         Floor of the Gaussian decoder's variance, in units of each feature's
-        training variance. A larger floor, meant to keep a few
-        well-reconstructed features from dominating the score, did not help:
-        0.05 gave a mean ROC-AUC of 0.778 against 0.780 (35 ADBench data
-        sets x 3 seeds, before trimming).
+        training variance.
     max_iter : int, default=100
-        Maximum number of epochs. Half :class:`VAETransformer`'s 200: the
-        training data contain the anomalies, and on the same 20 data sets
-        100 epochs ranked them as well as 200 (mean ROC-AUC 0.822 against
-        0.820) in half the time. Fewer epochs are no cure for learning the
-        anomalies: 30 gave 0.774 against 0.780 (35 data sets x 3 seeds,
-        before trimming) and left the code collapsed on the closed curve of
-        the Notes.
+        Maximum number of epochs. Half :class:`VAETransformer`'s 200. How
+        the number of epochs trades fit time against ranking quality, under
+        cross-validation over data sets, is measured in
+        ``benchmarks/results/adbench_cv_*.md``.
     batch_size : int or "auto", default="auto"
         Rows per Adam step. ``"auto"`` takes a twentieth of the training
         rows, clipped to [16, 128], so that every epoch makes at least about
@@ -137,41 +130,28 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
 
     Notes
     -----
-    The score is the ELBO, chosen by measurement on ADBench classical data
-    sets (``benchmarks/bench_adbench.py``): over 20 data sets and four
-    network settings, the importance-weighted bound with 16 draws
-    (:meth:`log_likelihood`) ranked the test rows slightly worse (mean
-    ROC-AUC 0.002 lower, at worst 0.05 lower on one data set) at the same
-    cost, and the ELBO is exact in z for a linear decoder. Four choices make
-    the score robust:
+    The score is the ELBO; it is exact in z for a linear decoder, and the
+    importance-weighted bound (:meth:`log_likelihood`) ranked ADBench test
+    rows no better at the same cost. Measured figures, with defaults chosen
+    by cross-validation over data sets so that no reported set was used to
+    choose them, are in ``benchmarks/results/adbench_cv_*.md``
+    (``benchmarks/bench_adbench.py``). Four choices make the score robust:
 
     * Contaminated training data. Each Adam step averages the negative
       ELBO over the batch without its ``trim_fraction`` worst-fitted rows
       (least trimmed squares, Rousseeuw 1984): rows the model cannot explain
       give no gradient, so a minority of anomalies is not learnt and keeps a
-      low score. On the 35 ADBench data sets x 3 seeds of
-      ``benchmarks/bench_adbench.py`` (at most 3000 training rows), the mean
-      test ROC-AUC was 0.780 without trimming, 0.790 with 0.1, 0.804 with
-      0.2 and 0.803 with 0.3; the average rank among the seven detectors
-      went from 3.81 to 3.01 with 0.2, ahead of IsolationForest (3.40)
-      (tuning runs, made before the moment-matched scoring draws were
-      merged; with them the regenerated table gives 0.805 and rank 2.90
-      against IsolationForest's 3.43, and 0.780 untrimmed). 0.2
-      helped most where anomalies are few extreme rows the untrimmed model
-      reconstructed (wine 0.66 -> 0.90, WDBC 0.89 -> 0.96, pendigits
-      0.76 -> 0.83) and cost most on mammography (0.85 -> 0.81). Beyond 0.2
-      the fit drops more of the normal rows' tails: 0.3 ranked no better
-      (average rank 3.14) and brought the closed curve below down to a
-      ROC-AUC of 0.95 for one of three seeds (at worst 0.96 with 0.2, 1.0
-      without trimming).
+      low score. It helps most where the anomalies are a few extreme or
+      clustered rows that an untrimmed model learns to reconstruct (see
+      ``tests/test_outlier.py``); trimming much more than 0.2 drops the
+      normal rows' tails too.
     * Constant features. Before scoring, by :meth:`score_samples` and
       :meth:`log_likelihood` alike, every feature is winsorised to its
       training range widened by one training standard deviation on each
       side. A feature constant in training therefore cannot move the score at
       all (there is no scale on which to call a deviation large), and no
       feature can add an unbounded quadratic penalty, while values far
-      outside the training range still score as the most extreme seen. On
-      those 20 ADBench sets this changed no ROC-AUC by more than 0.0003.
+      outside the training range still score as the most extreme seen.
     * Posterior collapse. A collapsed code turns the ELBO into a diagonal
       Gaussian density, a plain distance from the mean. The KL warm-up and
       ``batch_size="auto"`` keep the code in use: on 600 points of a closed
