@@ -43,7 +43,8 @@ def _plane_with_outliers(n_inliers=400, n_outliers=20, seed=0):
     outliers = np.column_stack(
         [donors[rng.permutation(len(donors))[:n_outliers], j] for j in range(6)]
     )
-    return np.vstack([inliers, outliers]), np.r_[np.zeros(n_inliers, int), np.ones(n_outliers, int)]
+    labels = np.r_[np.zeros(n_inliers, int), np.ones(n_outliers, int)]
+    return np.vstack([inliers, outliers]), labels
 
 
 def _z_score(X_train, X):
@@ -185,12 +186,12 @@ def test_fitted_state_and_one_validation(monkeypatch):
     X, _ = _plane_with_outliers()
     calls = []
     for module in (skvae._base, skvae._outlier):
-        original = module.validate_data
-        monkeypatch.setattr(
-            module,
-            "validate_data",
-            lambda *args, _original=original, **kwargs: calls.append(kwargs) or _original(*args, **kwargs),
-        )
+
+        def counting(*args, _original=module.validate_data, **kwargs):
+            calls.append(kwargs)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "validate_data", counting)
     detector = VAEOutlierDetector(max_iter=2, random_state=0).fit(X)
     assert len(calls) == 1  # X is checked once in fit
     width = X.std(axis=0)
@@ -209,7 +210,9 @@ def test_bernoulli_detector_scores_values_outside_the_unit_interval():
     at_bounds = beyond.copy()
     at_bounds[:, 0], at_bounds[:, 1] = 1.0, 0.0
     # scored as the nearest value of the support, not refused
-    np.testing.assert_array_equal(detector.score_samples(beyond), detector.score_samples(at_bounds))
+    np.testing.assert_array_equal(
+        detector.score_samples(beyond), detector.score_samples(at_bounds)
+    )
     assert detector.predict(beyond).shape == (10,)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         VAEOutlierDetector(likelihood="bernoulli").fit(X - 1.0)  # training data still checked
