@@ -84,6 +84,8 @@ CANDIDATES = {
     "e30-latent4": {"max_iter": 30, "latent_dim": 4},
     "e30-untrimmed": {"max_iter": 30, "trim_fraction": 0.0},
     "e15": {"max_iter": 15},
+    "e15-untrimmed": {"max_iter": 15, "trim_fraction": 0.0},
+    "e8": {"max_iter": 8},
 }
 QUICK_CANDIDATES = {"e3": {"max_iter": 3}, "e3-untrimmed": {"max_iter": 3, "trim_fraction": 0.0}}
 
