@@ -21,7 +21,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from _data import RESULTS_DIR, data_dir, to_markdown

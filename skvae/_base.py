@@ -23,6 +23,7 @@ from ._networks import build_vae
 from ._objective import (
     common_random_numbers,
     elbo,
+    elbo_per_feature,
     importance_weighted_bound,
     row_keyed_normal_draws,
 )
@@ -225,10 +226,15 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         return self._fit(X, incremental=True)
 
     def _fit(self, X, incremental):
-        hidden_layer_sizes = self._check_hidden_layer_sizes()
         first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
         self._check_value_range(X)
+        return self._fit_validated(X, incremental)
+
+    def _fit_validated(self, X, incremental=False):
+        """Train on rows already checked by ``validate_data``; set the fitted state."""
+        hidden_layer_sizes = self._check_hidden_layer_sizes()
+        first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         _check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])
         rng = check_random_state(self.random_state)
@@ -637,9 +643,14 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """
         X = self._scoring_input(X)
         self._check_representable(X)
+        return self._score_prepared(X)
+
+    def _score_prepared(self, X, per_feature=False):
+        """ELBO of rows that went through :meth:`_scoring_input`: (n,) or (n, n_features)."""
         noise = self._scoring_noise(self._device())
         chunk_rows = max(_ROW_BLOCK, self._chunk_rows(self.n_mc_samples) // _ROW_BLOCK * _ROW_BLOCK)
-        return self._map_rows(X, _padded(lambda x: elbo(self.network_, x, noise)), chunk_rows)
+        score = elbo_per_feature if per_feature else elbo
+        return self._map_rows(X, _padded(lambda x: score(self.network_, x, noise)), chunk_rows)
 
     def score(self, X, y=None):
         """Mean per-sample ELBO of ``X``: higher is better, for model selection.

@@ -27,7 +27,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ._likelihoods import make_likelihood
 

@@ -206,6 +206,22 @@ def elbo(vae, x, noise, kl_weight=1.0):
     return reconstruction - kl_weight * gaussian_kl(mean, log_var) + vae.log_jacobian()
 
 
+def elbo_per_feature(vae, x, noise):
+    """The ELBO (KL weight 1) split over the features: (batch, n_features).
+
+    Feature j gets its expected reconstruction term E_q[log p(x_j|z)], its
+    share of the log-Jacobian, and an equal share KL / n_features of the KL
+    term (which belongs to no feature). The row sums equal :func:`elbo`.
+    """
+    x_standardized = vae.standardize(x)
+    mean, log_var = vae.encode_standardized(x_standardized)
+    reconstruction = expected_log_likelihood_per_feature(
+        vae, x_standardized, mean, log_var, noise
+    )  # (batch, n_features)
+    kl_share = gaussian_kl(mean, log_var).unsqueeze(-1) / x.shape[-1]  # (batch, 1)
+    return reconstruction - kl_share - vae.input_scale.log()
+
+
 def importance_weighted_bound(vae, x, noise, chunk_size=64):
     """Importance-weighted bound of Burda et al. (2016) per row: (batch,).
 
