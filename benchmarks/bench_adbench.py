@@ -361,7 +361,9 @@ def main():
     parser.add_argument("--max-train", type=int, default=1000, help="cap on training rows")
     parser.add_argument("--folds", type=int, default=5, help="folds of data sets")
     parser.add_argument("--resume", action="store_true", help="skip runs already saved")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    parser.add_argument(
+        "--out", "--out-dir", default=None, help="results folder (default benchmarks/results)"
+    )
     parser.add_argument("--no-run", action="store_true", help="only summarise saved runs")
     parser.add_argument("--quick", action="store_true", help="tiny smoke test into a temp folder")
     args = parser.parse_args()

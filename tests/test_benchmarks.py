@@ -41,8 +41,18 @@ SCRIPTS = [
         then=[["--eval-only"]],  # reload the quick model: the --eval-only path
     ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
-    Smoke("bench_adbench.py", ["adbench.md"], data="adbench"),
-    Smoke("bench_time_to_quality.py", []),
+    Smoke("bench_adbench.py", ["adbench_cv_unsupervised_150.md"], data="adbench"),
+    Smoke(
+        "bench_time_to_quality.py",
+        ["time_to_quality.md", "time_to_quality.csv"],
+        args=["--datasets", "digits"],
+    ),
+    Smoke(
+        "tune_time_to_quality.py",
+        ["time_to_quality_tuning.md"],
+        args=["--datasets", "tune-wilt"],
+        data="adbench",
+    ),
 ]
 
 
