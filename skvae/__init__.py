@@ -2,6 +2,23 @@
 
 from ._estimator import VAETransformer
 from ._outlier import VAEOutlierDetector
+from ._plotting import (
+    InterpolationDisplay,
+    LatentSpaceDisplay,
+    ManifoldDisplay,
+    ReconstructionDisplay,
+    SamplesDisplay,
+    TrainingCurvesDisplay,
+)
 
-__all__ = ["VAEOutlierDetector", "VAETransformer"]
+__all__ = [
+    "InterpolationDisplay",
+    "LatentSpaceDisplay",
+    "ManifoldDisplay",
+    "ReconstructionDisplay",
+    "SamplesDisplay",
+    "TrainingCurvesDisplay",
+    "VAEOutlierDetector",
+    "VAETransformer",
+]
 __version__ = "0.1.0"
