@@ -242,7 +242,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             raise ValueError(f"n_steps must be an integer of at least 2, got {n_steps!r}.")
         ends = [self._validate_one_row(x_start, "x_start"), self._validate_one_row(x_end, "x_end")]
         dtype = np.result_type(*ends)
-        z_start, z_end = (self.transform(x)[0].astype(np.float64) for x in ends)
+        encode = lambda x: self.network_.encode(x)[0]  # noqa: E731 - latent means
+        z_start, z_end = (
+            self._map_rows(x, encode, self._chunk_rows())[0].astype(np.float64) for x in ends
+        )
         t = np.linspace(0.0, 1.0, n_steps)[:, None]  # (n_steps, 1)
         path = (1.0 - t) * z_start + t * z_end  # (n_steps, latent_dim)
         return self.inverse_transform(path.astype(dtype))

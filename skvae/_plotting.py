@@ -191,7 +191,7 @@ class LatentSpaceDisplay:
     labels : array-like of shape (n_samples,), default=None
         Colours the points: a discrete colour per class for up to 20 classes,
         a continuous colour scale for more numeric values.
-    axis_labels : tuple of str, default=("$z_1$", "$z_2$")
+    axis_labels : tuple of str, default=("$z_{1}$", "$z_{2}$")
         Labels of the x and y axes.
 
     Attributes
@@ -213,10 +213,10 @@ class LatentSpaceDisplay:
     >>> display.latent.shape
     (1797, 2)
     >>> display.ax_.get_xlabel()
-    '$z_1$'
+    '$z_{1}$'
     """
 
-    def __init__(self, latent, *, labels=None, axis_labels=("$z_1$", "$z_2$")):
+    def __init__(self, latent, *, labels=None, axis_labels=("$z_{1}$", "$z_{2}$")):
         self.latent = latent
         self.labels = labels
         self.axis_labels = axis_labels
