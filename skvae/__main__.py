@@ -89,7 +89,7 @@ def main(argv=None):
             n_train=args.n_train,
             verbose=0 if args.quiet else 1,
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ImportError, ValueError) as error:
         print(f"python -m skvae demo: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -216,11 +216,6 @@ def run_demo(
 
     Returns the numbers as a dict (also written to ``summary.json``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ._plotting import (
         InterpolationDisplay,
         LatentSpaceDisplay,
@@ -228,8 +223,11 @@ def run_demo(
         ReconstructionDisplay,
         SamplesDisplay,
         TrainingCurvesDisplay,
+        _pyplot,
     )
 
+    plt = _pyplot("python -m skvae demo")  # before training: fail early without matplotlib
+    plt.switch_backend("Agg")  # files only, no window
     dataset = load_dataset(data, data_path, seed)
     if n_train is not None and n_train < dataset.X_train.shape[0]:
         rows = np.random.RandomState(seed).choice(dataset.X_train.shape[0], n_train, replace=False)

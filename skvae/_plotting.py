@@ -308,7 +308,8 @@ class LatentSpaceDisplay:
             if discrete:
                 name = next((c for k, c in _LABEL_COLORMAPS if len(classes) <= k), "turbo")
                 cmap = matplotlib.colormaps[name].resampled(len(classes))
-                norm_ = matplotlib.colors.BoundaryNorm(np.arange(len(classes) + 1) - 0.5, len(classes))
+                bounds = np.arange(len(classes) + 1) - 0.5
+                norm_ = matplotlib.colors.BoundaryNorm(bounds, len(classes))
                 style.update(c=codes, cmap=cmap, norm=norm_)
                 ticks, tick_labels = np.arange(len(classes)), [str(c) for c in classes]
             else:
@@ -435,7 +436,8 @@ class ManifoldDisplay:
         low, high = quantile_range
         if not 0 < low < high < 1:
             raise ValueError(
-                f"quantile_range must be (low, high) with 0 < low < high < 1, got {quantile_range!r}."
+                "quantile_range must be (low, high) with 0 < low < high < 1, "
+                f"got {quantile_range!r}."
             )
         shape = resolve_image_shape(estimator, image_shape, estimator.n_features_in_)
         values = norm.ppf(np.linspace(low, high, n_images_per_side))  # (n,)
@@ -982,6 +984,8 @@ class TrainingCurvesDisplay:
         display : TrainingCurvesDisplay
         """
         ax = _axes("TrainingCurvesDisplay.plot", ax, figsize=(6.4, 4.2))
+        import matplotlib.ticker
+
         training = -np.asarray(self.loss_curve, dtype=np.float64)
         epochs = np.arange(1, training.size + 1)
         curves = [training]
@@ -1005,6 +1009,7 @@ class TrainingCurvesDisplay:
         margin = 0.05 * (high - low) if high > low else 1.0
         ax.set_ylim(low - margin, high + margin)
         ax.set_xlim(0.5, max(training.size, 1) + 0.5)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("ELBO (nats per sample)")
         ax.legend(loc="lower right")

@@ -225,12 +225,12 @@ def test_reconstructions_sit_under_their_originals(vae, digits, tmp_path):
     assert display.row_labels_ == ["original", "reconstruction"] * 2
     assert [t.get_text() for t in display.ax_.get_yticklabels()] == display.row_labels_
     assert display.image_.get_array().shape == (4 * CELL - 1, 10 * CELL - 1)
-    np.testing.assert_allclose(display.reconstructions, vae.inverse_transform(vae.transform(X[:20])),
-                               rtol=1e-5)
+    expected = vae.inverse_transform(vae.transform(X[:20]))
+    np.testing.assert_allclose(display.reconstructions, expected, rtol=1e-5)
     # Row 1 of cells (the first reconstructions) shows reconstruction 0 in its first cell.
     mosaic = display.image_.get_array()
-    np.testing.assert_allclose(mosaic[CELL : CELL + 8, :8], display.reconstructions[0].reshape(8, 8),
-                               rtol=1e-5)
+    first = display.reconstructions[0].reshape(8, 8)
+    np.testing.assert_allclose(mosaic[CELL : CELL + 8, :8], first, rtol=1e-5)
 
 
 def test_denoising_picture_has_three_rows(vae, digits, tmp_path):
