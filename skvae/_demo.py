@@ -293,7 +293,10 @@ def run_demo(
              vae, X_test[pairs[:, 0]], X_test[pairs[:, 1]], n_steps=10)),
         ("denoising.png", f"Denoising: {SALT_AND_PEPPER:.0%} of the pixels set to black or white, "
          f"then encoded and decoded. Mean squared error to the clean images: {noisy_error:.4f} "
-         f"noisy, {denoised_error:.4f} denoised.",
+         f"noisy, {denoised_error:.4f} denoised."
+         + (" Two latent dimensions keep little of each image, so the output is a blurred "
+            "prototype of a nearby class; --latent-dim 8 restores more." if latent_dim == 2
+            else ""),
          lambda: ReconstructionDisplay.from_estimator(vae, noisy, X_clean=X_test, n_images=10)),
         ("training_curves.png", "Training curves: minus the training loss and the validation "
          "ELBO per epoch.",

@@ -69,6 +69,17 @@ def test_demo_progress_is_shown_while_training(tmp_path, capsys):
     assert "Iteration 1" in progress or "it/s" in progress or "epoch" in progress
 
 
+def test_demo_with_a_larger_latent_space_uses_2d_views(tmp_path, capsys):
+    out = tmp_path / "latent3"
+    args = ["demo", "--latent-dim", "3", "--max-iter", "2", "--n-train", "200", "--quiet"]
+    assert main(args + ["--out", str(out)]) == 0
+    summary = _check_output(out, capsys.readouterr().out, n_epochs=2)
+    assert summary["params"]["latent_dim"] == 3
+    page = (out / "index.html").read_text()
+    assert "first two principal components" in page
+    assert "the other coordinates at 0" in page
+
+
 def test_demo_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["demo", "--help"])
