@@ -14,7 +14,10 @@ Run from the project root, e.g.::
 
 The network is convolutional when this version of skvae has the
 ``image_shape`` parameter, and an MLP (784-512-256-2) otherwise; the script
-prints which. It writes the same figures as ``python -m skvae demo``:
+prints which. It trains on a GPU when there is one (``device="auto"``). On
+one CPU core the convolutional network is slow (about 4.5 ms per image and
+epoch in one run on a loaded machine, against about 0.5 ms for the MLP):
+there, lower ``--n-train`` or ``--max-iter``. It writes the same figures as ``python -m skvae demo``:
 latent space, manifold, samples, reconstructions, interpolation, denoising
 and training curves (denoising with a second, 16-D model).
 """
