@@ -3,6 +3,25 @@
 from ._estimator import VAETransformer
 from ._outlier import VAEOutlierDetector
 from ._persistence import load, save
+from ._plotting import (
+    InterpolationDisplay,
+    LatentSpaceDisplay,
+    ManifoldDisplay,
+    ReconstructionDisplay,
+    SamplesDisplay,
+    TrainingCurvesDisplay,
+)
 
-__all__ = ["VAEOutlierDetector", "VAETransformer", "load", "save"]
+__all__ = [
+    "InterpolationDisplay",
+    "LatentSpaceDisplay",
+    "ManifoldDisplay",
+    "ReconstructionDisplay",
+    "SamplesDisplay",
+    "TrainingCurvesDisplay",
+    "VAEOutlierDetector",
+    "VAETransformer",
+    "load",
+    "save",
+]
 __version__ = "0.1.0"

@@ -269,6 +269,61 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
         return self._map_rows(Z, self.network_.decode_mean, self._chunk_rows())
 
+    def interpolate(self, x_start, x_end, n_steps=10):
+        """Decode a straight path in latent space between two inputs.
+
+        Both inputs are encoded to their latent means, the segment between
+        the two means is cut into ``n_steps`` evenly spaced points (both ends
+        included), and each point is decoded to the decoder's mean. The first
+        and last rows are therefore the reconstructions of ``x_start`` and
+        ``x_end``, not the inputs themselves.
+
+        Parameters
+        ----------
+        x_start : array-like of shape (n_features,) or (1, n_features)
+            Where the path starts.
+        x_end : array-like of shape (n_features,) or (1, n_features)
+            Where the path ends.
+        n_steps : int, default=10
+            Number of points on the path, at least 2.
+
+        Returns
+        -------
+        X_path : ndarray of shape (n_steps, n_features_in_)
+            The decoded path, with the dtype of the inputs (float32 only
+            when both are float32).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(max_iter=20, random_state=0).fit(X)
+        >>> vae.interpolate(X[0], X[1], n_steps=5).shape
+        (5, 64)
+        """
+        check_is_fitted(self)
+        if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 2):
+            raise ValueError(f"n_steps must be an integer of at least 2, got {n_steps!r}.")
+        ends = [self._validate_one_row(x_start, "x_start"), self._validate_one_row(x_end, "x_end")]
+        dtype = np.result_type(*ends)
+        encode = lambda x: self.network_.encode(x)[0]  # noqa: E731 - latent means
+        z_start, z_end = (
+            self._map_rows(x, encode, self._chunk_rows())[0].astype(np.float64) for x in ends
+        )
+        t = np.linspace(0.0, 1.0, n_steps)[:, None]  # (n_steps, 1)
+        path = (1.0 - t) * z_start + t * z_end  # (n_steps, latent_dim)
+        return self.inverse_transform(path.astype(dtype))
+
+    def _validate_one_row(self, x, name):
+        """One input row as a validated (1, n_features) array."""
+        if not hasattr(x, "columns") and np.ndim(x) == 1:
+            x = np.asarray(x).reshape(1, -1)
+        x = self._validate_for_inference(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"{name} must be one sample, got an array of {x.shape[0]} rows.")
+        return x
+
     def sample(self, n_samples=1, *, random_state=None, return_mean=False):
         """Draw new data from the fitted generative model.
 
