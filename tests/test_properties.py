@@ -2,8 +2,8 @@
 
 The documented errors are ValueErrors that name the problem: NaN or
 infinity in X, a value beyond float32's range or beyond what the fitted
-model represents (1e12 training standard deviations), and Bernoulli data
-outside [0, 1].
+model represents (1e12 training standard deviations), Bernoulli data
+outside [0, 1], and one row with early stopping (nothing to hold out).
 """
 
 import re
@@ -20,6 +20,7 @@ from skvae import VAEOutlierDetector, VAETransformer
 DOCUMENTED = (
     r"NaN|infinity|float32's largest value|beyond what the model can represent"
     r"|needs every value of X in \[0, 1\]"
+    r"|early_stopping needs at least 2 samples"
 )
 SMALL = {"hidden_layer_sizes": (6,), "latent_dim": 2, "max_iter": 2, "random_state": 0}
 PROPERTY_SETTINGS = settings(
