@@ -559,7 +559,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         if self.likelihood == "gaussian":
             shift, scale = _column_mean_std(X_train)
             tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
-            scale[scale < tiny] = 1.0  # constant features: shift only
+            # Constant features: shift only, in units of 1, or of the float32
+            # resolution of the value where that is coarser (|value| > 8e5),
+            # so that the value itself is representable after the shift.
+            constant = scale < tiny
+            scale[constant] = np.maximum(1.0, tiny[constant])
         else:
             shift, scale = np.zeros(n_features), np.ones(n_features)
         network.input_shift.copy_(torch.from_numpy(shift))

@@ -365,3 +365,13 @@ def test_sample_and_importance_arguments():
         with pytest.raises(ValueError, match="n_importance_samples must be a positive"):
             vae.log_likelihood(_data(), n_importance_samples=bad)
     assert vae.sample(np.int64(2)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("value", [1e30, -3e20, 1e6])
+def test_a_huge_constant_column_is_scored_where_it_was_trained(cls, value):
+    # Found by hypothesis: a constant column at 1e30 used to be refused on its
+    # own training value, the allowed band being finer than float32 there.
+    X = np.column_stack([_data(20, 2), np.full(20, value)])
+    estimator = cls(**SMALL, early_stopping=False).fit(X)
+    _assert_finite_outputs(estimator, X, np.float64)

@@ -2,8 +2,10 @@
 
 The documented errors are ValueErrors that name the problem: NaN or
 infinity in X, a value beyond float32's range or beyond what the fitted
-model represents (1e12 training standard deviations), Bernoulli data
-outside [0, 1], and one row with early stopping (nothing to hold out).
+model represents (1e12 training standard deviations), and Bernoulli data
+outside [0, 1]. The models train on every row (``early_stopping=False``):
+the property is about the arithmetic, and a held-out row may legitimately
+lie beyond what the rows it was trained on let the model represent.
 """
 
 import re
@@ -20,11 +22,19 @@ from skvae import VAEOutlierDetector, VAETransformer
 DOCUMENTED = (
     r"NaN|infinity|float32's largest value|beyond what the model can represent"
     r"|needs every value of X in \[0, 1\]"
-    r"|early_stopping needs at least 2 samples"
 )
-SMALL = {"hidden_layer_sizes": (6,), "latent_dim": 2, "max_iter": 2, "random_state": 0}
+SMALL = {
+    "hidden_layer_sizes": (6,),
+    "latent_dim": 2,
+    "max_iter": 2,
+    "early_stopping": False,
+    "random_state": 0,
+}
 PROPERTY_SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=30,
+    deadline=None,
+    derandomize=True,  # the same examples in every CI run
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 # Ordinary values, huge and tiny ones, and the non-finite ones.
