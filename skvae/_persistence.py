@@ -31,11 +31,15 @@ from safetensors.torch import load as _load_tensors
 from safetensors.torch import save as _save_tensors
 from sklearn.utils.validation import check_is_fitted
 
+from ._threads import resolve_n_threads
+
 FORMAT = "skvae"
 FORMAT_VERSION = 1
 # Format versions this code reads; older ones would be upgraded here.
 _OLDEST_READABLE_VERSION = 1
-_NOT_SAVED = frozenset({"network_"})
+# Not written: the network (its weights are the tensors) and the thread count,
+# which belongs to the machine that loads the model and is derived again there.
+_NOT_SAVED = frozenset({"network_", "n_threads_"})
 
 
 def _estimator_classes():
@@ -325,4 +329,7 @@ def load(path, *, device="cpu"):
             f"The weights in {path!s} do not fit the network its parameters describe: {error}"
         ) from error
     estimator.network_ = network.eval().to(device)
+    estimator.n_threads_ = resolve_n_threads(
+        estimator.n_threads, n_parameters=sum(p.numel() for p in network.parameters())
+    )
     return estimator

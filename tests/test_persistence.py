@@ -1,5 +1,6 @@
 """skvae.save / skvae.load: data-only model files, versioned and checksummed."""
 
+import copy
 import json
 import os
 import pickle
@@ -282,3 +283,13 @@ def test_random_state_instance_is_saved_as_none(tmp_path, data):
     with pytest.warns(UserWarning, match="RandomState"):
         skvae.save(vae, tmp_path / "m.safetensors")
     assert skvae.load(tmp_path / "m.safetensors").random_state is None
+
+
+def test_thread_count_is_the_loading_machines(tmp_path, fitted, data, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    skvae.save(copy.deepcopy(fitted).set_params(n_threads=-1), path)
+    monkeypatch.setattr("skvae._threads.cpu_count", lambda: 3)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    loaded = skvae.load(path)
+    assert loaded.n_threads_ == 3  # resolved here, not copied from the saving machine
+    assert np.isfinite(loaded.score(data))
