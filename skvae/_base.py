@@ -225,16 +225,20 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """
         return self._fit(X, incremental=True)
 
+    def _starts_afresh(self, incremental):
+        """True when this call builds a new network instead of continuing one."""
+        return not hasattr(self, "network_") or not (incremental or self.warm_start)
+
     def _fit(self, X, incremental):
-        first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=self._starts_afresh(incremental)
+        )
         self._check_value_range(X)
         return self._fit_validated(X, incremental)
 
     def _fit_validated(self, X, incremental=False):
         """Train on rows already checked by ``validate_data``; set the fitted state."""
         hidden_layer_sizes = self._check_hidden_layer_sizes()
-        first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         _check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])
         rng = check_random_state(self.random_state)
@@ -245,10 +249,14 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             train_rows, validation_rows = self._split_rows(X.shape[0], rng)
         # Without a validation split X is used as it is: no copy of the rows.
         X_fit = X if validation_rows is None else X[train_rows]
-        if first_call:
-            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed, training_seed)
+        spec = self._current_network_spec(hidden_layer_sizes, image_shape)
+        if self._starts_afresh(incremental):
+            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed)
+            self._reset_training_state(spec, training_seed)
         else:
-            self._check_network_unchanged(hidden_layer_sizes, image_shape, training_seed)
+            if not hasattr(self, "_generator_state"):  # loaded by skvae.load: weights only
+                self._reset_training_state(spec, training_seed)
+            self._check_network_unchanged(spec)
         device = self._device()
         callback_context = self._start_callbacks(X)
         with torch_threads(self.n_threads_):
@@ -262,8 +270,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.training_dtype_ = X.dtype
         return self
 
-    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed, training_seed):
-        """Build the network and reset every piece of training state."""
+    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed):
+        """Build the network and reset the fitted curves and counters."""
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
@@ -279,25 +287,21 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
         self.best_loss_ = None
-        self._network_spec = self._current_network_spec(hidden_layer_sizes, image_shape)
+
+    def _reset_training_state(self, spec, training_seed):
+        """Fresh optimiser, step size and generator for the network ``spec`` describes."""
+        self._network_spec = spec
         self._optimizer_state = None
         self._learning_rate = float(self.learning_rate)
-        self._generator_state = torch.Generator(device).manual_seed(training_seed).get_state()
+        generator = torch.Generator(self._device()).manual_seed(training_seed)
+        self._generator_state = generator.get_state()
 
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
         return (
             self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
         )
 
-    def _check_network_unchanged(self, hidden_layer_sizes, image_shape, training_seed):
-        spec = self._current_network_spec(hidden_layer_sizes, image_shape)
-        if not hasattr(self, "_generator_state"):  # loaded by skvae.load: no training state
-            self._network_spec = spec
-            self._optimizer_state = None
-            self._learning_rate = float(self.learning_rate)
-            self._generator_state = (
-                torch.Generator(self._device()).manual_seed(training_seed).get_state()
-            )
+    def _check_network_unchanged(self, spec):
         if spec != self._network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
@@ -317,7 +321,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         batch_size = self._resolve_batch_size(X_train.shape[0])
         if not incremental:
             self._reset_stopping(early_stopping)
-        validation_noise = self._validation_noise(X_train.device) if early_stopping else None
+        validation_noise = self._scoring_noise(X_train.device) if early_stopping else None
         warmup_epochs = self.warmup_epochs
         if not incremental:  # clamped to the epochs this fit may run
             warmup_epochs = min(warmup_epochs, self.n_iter_ + self.max_iter)
@@ -422,10 +426,6 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 self.network_.load_state_dict(self._best_state)
             return False
         return True
-
-    def _validation_noise(self, device):
-        """Latent draws for the validation ELBO: the scoring draws."""
-        return self._scoring_noise(device)
 
     # ------------------------------------------------- scikit-learn callbacks
     def _start_callbacks(self, X):
