@@ -34,6 +34,7 @@ from ._training import (
     kl_weight_at,
     make_optimizer,
     mean_elbo,
+    WeightAverage,
     run_epoch,
     set_learning_rate,
 )
@@ -139,6 +140,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions({"constant", "adaptive"})],
+        "weight_averaging": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "warm_start": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -292,6 +294,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """Fresh optimiser, step size and generator for the network ``spec`` describes."""
         self._network_spec = spec
         self._optimizer_state = None
+        self._training_weights = None  # the last iterate, when the model is an average
+        self._averaging_updates = 0
         self._learning_rate = float(self.learning_rate)
         generator = torch.Generator(self._device()).manual_seed(training_seed)
         self._generator_state = generator.get_state()
@@ -311,9 +315,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     def _fit_epochs(self, X_train, X_validation, incremental, callback_context):
         """The epoch loop, as in scikit-learn's ``MLP._fit_stochastic``."""
-        network = self.network_
+        network = self.network_  # the model: the averaged weights with weight_averaging
         early_stopping = X_validation is not None
-        optimizer = make_optimizer(network.parameters(), self._learning_rate)
+        trained, average = self._trained_network()
+        optimizer = make_optimizer(trained.parameters(), self._learning_rate)
         if self._optimizer_state is not None:
             optimizer.load_state_dict(self._optimizer_state)
         generator = torch.Generator(X_train.device)
@@ -332,13 +337,14 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 set_learning_rate(optimizer, self._learning_rate)
                 kl_weight = kl_weight_at(self.n_iter_, self.beta, warmup_epochs)
                 loss = run_epoch(
-                    network,
+                    trained,
                     X_train,
                     optimizer,
                     kl_weight,
                     batch_size,
                     generator,
                     self._trim_fraction(),
+                    average,
                 )
                 self.n_iter_ += 1
                 self.t_ += X_train.shape[0]
@@ -351,7 +357,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 if incremental:
                     break
                 in_warmup = self.n_iter_ < warmup_epochs
-                converged = self._update_no_improvement_count(early_stopping, in_warmup)
+                converged = self._update_no_improvement_count(early_stopping, in_warmup, trained)
                 converged |= self._epoch_callbacks(callback_context, loss, score)
                 if converged:
                     progress.message(
@@ -367,6 +373,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             optimizer.zero_grad(set_to_none=True)  # no gradients kept on the model
             self._optimizer_state = optimizer.state_dict()
             self._generator_state = generator.get_state()
+            if average is not None:
+                self._training_weights = copy_state(trained)
+                self._averaging_updates = average.n_updates
         if early_stopping and self._best_state is not None:
             network.load_state_dict(self._best_state)
         network.eval()
@@ -377,10 +386,30 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 ConvergenceWarning,
             )
 
+    def _trained_network(self):
+        """The network Adam updates, and the average of it kept as the model (or None).
+
+        Without ``weight_averaging`` Adam updates ``network_`` itself. With
+        it, ``network_`` holds the running average and Adam updates a copy
+        holding the last iterate, which is kept between calls so that
+        ``partial_fit`` and ``warm_start`` continue exactly.
+        """
+        if not self.weight_averaging:
+            self._training_weights = None
+            return self.network_, None
+        trained = copy.deepcopy(self.network_)
+        if self._training_weights is not None:
+            trained.load_state_dict(self._training_weights)
+        average = WeightAverage(
+            trained, self.network_, self.weight_averaging, self._averaging_updates
+        )
+        return trained, average
+
     def _reset_stopping(self, early_stopping):
         """Fresh stopping bookkeeping at the start of every ``fit``."""
         self._no_improvement_count = 0
         self._learning_rate_cuts = 0
+        self._improved_since_cut = True
         self._learning_rate = float(self.learning_rate)
         self._best_state = None
         if early_stopping:
@@ -389,7 +418,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         else:
             self.best_loss_ = np.inf
 
-    def _update_no_improvement_count(self, early_stopping, in_warmup):
+    def _update_no_improvement_count(self, early_stopping, in_warmup, trained):
         """Count epochs without a ``tol`` improvement; True when training should stop.
 
         The criterion is the validation ELBO with early stopping (whose best
@@ -398,7 +427,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         epochs without improvement, ``learning_rate_schedule="adaptive"``
         goes back to the best weights and divides the step size by
         ``_LEARNING_RATE_CUT``, up to ``_MAX_LEARNING_RATE_CUTS`` times,
-        before stopping.
+        before stopping; a cut after which no epoch improved ends training
+        (smaller steps from the same best weights would not do better, and
+        on a model that has begun to overfit the extra epochs are wasted).
+        ``trained`` is the network Adam updates (see ``_trained_network``);
+        it goes back to the best weights too.
         """
         if early_stopping:
             score = self.validation_scores_[-1]
@@ -413,17 +446,21 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             improved = loss < self.best_loss_ - self.tol
             self.best_loss_ = min(self.best_loss_, loss)
         self._no_improvement_count = 0 if improved or in_warmup else self._no_improvement_count + 1
+        self._improved_since_cut |= improved
         if self._no_improvement_count <= self.n_iter_no_change:
             return False
         if (
             self.learning_rate_schedule == "adaptive"
             and self._learning_rate_cuts < _MAX_LEARNING_RATE_CUTS
+            and self._improved_since_cut
         ):
             self._learning_rate_cuts += 1
+            self._improved_since_cut = False
             self._learning_rate /= _LEARNING_RATE_CUT
             self._no_improvement_count = 0
             if self._best_state is not None:
                 self.network_.load_state_dict(self._best_state)
+                trained.load_state_dict(self._best_state)
             return False
         return True
 

@@ -57,7 +57,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     min_variance : float, default=1e-3
         Floor of the Gaussian decoder's variance, in units of each feature's
         variance. It bounds the density on near-constant features.
-    max_iter : int, default=200
+    max_iter : int, default=400
         Maximum number of epochs.
     batch_size : int, default=128
         Rows per Adam step (clipped to the number of training rows).
@@ -70,6 +70,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         scikit-learn's MLP does with ``learning_rate="adaptive"``. The small
         steps at the end refine the best model instead of ending on it.
         ``"constant"``: stop at the first plateau.
+    weight_averaging : float in [0, 1), default=0.99
+        Decay of the exponential moving average of the weights kept as the
+        model (Polyak averaging): after every Adam step the average moves
+        ``1 - weight_averaging`` of the way to the new weights (further in
+        the first steps, so it is not tied to the random initial weights).
+        The average of the noisy stochastic-gradient iterates scores better
+        than the last of them at the same number of steps, so validation,
+        early stopping and the fitted model all use it; training continues
+        from the last iterate, which ``partial_fit`` and ``warm_start`` keep.
+        0 keeps the last iterate as the model.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their ELBO
         stops improving and restore the best weights, so the model kept is
@@ -177,10 +187,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         beta=1.0,
         warmup_epochs=10,
         min_variance=1e-3,
-        max_iter=200,
+        max_iter=400,
         batch_size=128,
         learning_rate=1e-3,
         learning_rate_schedule="adaptive",
+        weight_averaging=0.99,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -204,6 +215,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
+        self.weight_averaging = weight_averaging
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

@@ -66,7 +66,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         Floor of the Gaussian decoder's variance, in units of each feature's
         training variance.
     max_iter : int, default=100
-        Maximum number of epochs. Half :class:`VAETransformer`'s 200. On the
+        Maximum number of epochs (a quarter of :class:`VAETransformer`'s 400). On the
         ADBench sets, 8 to 30 epochs ranked anomalies about as well under
         cross-validation over data sets, several times faster
         (``benchmarks/results/adbench_cv_*.md``); yet so few epochs leave the
@@ -87,6 +87,15 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         ``contamination`` does.
     learning_rate : float, default=1e-3
         Adam's step size.
+    learning_rate_schedule : {"constant", "adaptive"}, default="constant"
+        ``"adaptive"`` divides the step size by 5 at a plateau, at most
+        twice, before stopping, as in :class:`VAETransformer`; ``"constant"``
+        stops at the first plateau.
+    weight_averaging : float in [0, 1), default=0.0
+        Decay of an exponential moving average of the weights kept as the
+        model, as in :class:`VAETransformer`. Off by default here: the
+        detector's defaults were chosen under the ADBench cross-validation
+        over data sets without it.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when their
         ELBO stops improving; otherwise stop on the training loss.
@@ -103,6 +112,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         CPU threads PyTorch uses, with ``n_jobs`` semantics (None means 1).
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks a CUDA GPU when one is available.
+    warm_start : bool, default=False
+        When True, ``fit`` continues the fitted model (weights, Adam's state,
+        random generator) instead of starting afresh; the threshold is set
+        again from the new fit.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and the training noise.
     verbose : int, default=0
@@ -212,6 +225,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         trim_fraction=0.2,
         learning_rate=1e-3,
         learning_rate_schedule="constant",
+        weight_averaging=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -237,6 +251,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.trim_fraction = trim_fraction
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
+        self.weight_averaging = weight_averaging
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

@@ -1,5 +1,6 @@
 """Torch pieces of training: one epoch of mini-batch Adam on the negative
-ELBO, the validation ELBO, KL warm-up and the trimmed loss.
+ELBO, the running average of the weights, the validation ELBO, KL warm-up
+and the trimmed loss.
 
 Plain PyTorch: no numpy, no scikit-learn. The loop over epochs, with its
 stopping rule and the state kept between calls (``partial_fit``,
@@ -89,12 +90,44 @@ def trimmed_mean(values, trim_fraction):
     return values.topk(n_kept, sorted=False).values.mean()
 
 
-def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction=0.0):
+class WeightAverage:
+    """Exponential moving average of a network's parameters (Polyak averaging).
+
+    After every Adam step of ``source``, ``target``'s parameters move towards
+    it: ``target += (1 - d) * (source - target)``, with
+    ``d = min(decay, (1 + n) / (10 + n))`` at the ``n``-th update, so that
+    the average follows the early, fast-changing weights closely (as
+    TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``). The
+    average of the noisy stochastic-gradient iterates scores better than the
+    last iterate at the same step count (Polyak and Juditsky, 1992), which is
+    what early stopping compares and keeps.
+
+    Buffers (the input standardisation) are not averaged: they do not train.
+    """
+
+    def __init__(self, source, target, decay, n_updates=0):
+        self.source = [p for p in source.parameters()]
+        self.target = [p for p in target.parameters()]
+        self.decay = decay
+        self.n_updates = n_updates
+
+    @torch.no_grad()
+    def update(self):
+        self.n_updates += 1
+        decay = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
+        torch._foreach_lerp_(self.target, self.source, 1.0 - decay)
+
+
+def run_epoch(
+    vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction=0.0, average=None
+):
     """One pass over the rows of ``X`` in a random order; returns the mean loss.
 
     Each step's loss is the negative ELBO averaged over the batch, without
     the ``trim_fraction`` of its rows with the lowest ELBO. Reading the loss
-    at the end is the epoch's one host synchronisation.
+    at the end is the epoch's one host synchronisation. ``average`` (a
+    :class:`WeightAverage` of ``vae``), when given, is updated after every
+    step.
     """
     vae.train()
     n_rows = X.shape[0]
@@ -117,6 +150,8 @@ def run_epoch(vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update()
         step_losses.append(loss.detach())
     vae.eval()
     loss = epoch_mean(step_losses, n_rows, batch_size)

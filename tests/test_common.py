@@ -1,5 +1,9 @@
-"""scikit-learn's estimator checks over every public estimator."""
+"""scikit-learn's estimator checks, and the documented parameters, of every public estimator."""
 
+import inspect
+import re
+
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import VAEOutlierDetector, VAETransformer
@@ -17,3 +21,10 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, VAEOutlierDetector])
+def test_every_parameter_is_documented_in_order(Estimator):
+    """Each ``__init__`` parameter has an entry in the class docstring, in order."""
+    documented = re.findall(r"^    (\w+) : ", Estimator.__doc__.split("Attributes\n")[0], re.M)
+    assert documented == list(inspect.signature(Estimator).parameters)

@@ -277,7 +277,7 @@ def test_early_stopping_keeps_the_best_validation_weights():
         latent_dim=3,
         early_stopping=True,
         n_iter_no_change=3,
-        tol=1e-4,
+        tol=1e-2,  # the averaged weights improve smoothly: a coarser tol stops sooner
         max_iter=300,
         batch_size=128,
         learning_rate=1e-3,
