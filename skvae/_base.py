@@ -30,11 +30,11 @@ from ._objective import (
 from ._progress import EpochProgress
 from ._threads import resolve_n_threads, torch_threads
 from ._training import (
+    WeightAverage,
     copy_state,
     kl_weight_at,
     make_optimizer,
     mean_elbo,
-    WeightAverage,
     run_epoch,
     set_learning_rate,
 )
@@ -373,8 +373,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             optimizer.zero_grad(set_to_none=True)  # no gradients kept on the model
             self._optimizer_state = optimizer.state_dict()
             self._generator_state = generator.get_state()
+            self._training_weights = None if average is None else copy_state(trained)
             if average is not None:
-                self._training_weights = copy_state(trained)
                 self._averaging_updates = average.n_updates
         if early_stopping and self._best_state is not None:
             network.load_state_dict(self._best_state)
@@ -395,7 +395,6 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         ``partial_fit`` and ``warm_start`` continue exactly.
         """
         if not self.weight_averaging:
-            self._training_weights = None
             return self.network_, None
         trained = copy.deepcopy(self.network_)
         if self._training_weights is not None:

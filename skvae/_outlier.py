@@ -108,8 +108,11 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     n_mc_samples : int, default=16
         Fixed latent draws, shared by every row, for the expectation in the
         ELBO.
-    n_threads : int or None, default=None
-        CPU threads PyTorch uses, with ``n_jobs`` semantics (None means 1).
+    n_threads : "auto", int or None, default="auto"
+        CPU threads PyTorch uses, as in :class:`VAETransformer`: ``"auto"``
+        gives one thread to networks under 200,000 parameters and every
+        available core to larger ones; otherwise ``n_jobs`` semantics (None
+        means 1).
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks a CUDA GPU when one is available.
     warm_start : bool, default=False
@@ -119,7 +122,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and the training noise.
     verbose : int, default=0
-        Print the loss after every epoch when positive.
+        0 prints nothing; 1 shows a progress bar over epochs (tqdm, when
+        installed; plain lines otherwise); 2 prints one line per epoch.
 
     Attributes
     ----------
