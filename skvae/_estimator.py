@@ -54,9 +54,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         The KL weight rises linearly from ``beta / warmup_epochs`` to ``beta``
         over this many epochs (clamped to ``max_iter``); 0 disables warm-up.
         It keeps the latent code from collapsing early in training.
-    min_variance : float, default=1e-3
+    min_variance : float, default=1e-4
         Floor of the Gaussian decoder's variance, in units of each feature's
-        variance. It bounds the density on near-constant features.
+        variance (raw units for features constant in training). It bounds
+        the density: each feature adds at most ``-0.5 * log(2 * pi *
+        min_variance)`` nats (3.7 at the default). Nearly collinear features
+        need a low floor: factor analysis puts some noise variances of
+        standardised ``load_breast_cancer`` below 1e-5 of the feature's.
     max_iter : int, default=400
         Maximum number of epochs.
     batch_size : int, default=128
@@ -89,7 +93,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+        Epochs without an improvement of at least ``tol`` before stopping
+        (or before a step-size cut). Where an epoch has few Adam steps, the
+        wait is lengthened to cover at least 100 steps: with full batches
+        (one step per epoch) it is 100 epochs.
     tol : float, default=1e-4
         Improvement (in nats per sample) that counts as progress.
     n_mc_samples : int, default=16
@@ -176,6 +183,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     (3, 2)
     """
 
+    _min_patience_steps = 100
+
     def __init__(
         self,
         latent_dim=2,
@@ -186,7 +195,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         likelihood="gaussian",
         beta=1.0,
         warmup_epochs=10,
-        min_variance=1e-3,
+        min_variance=1e-4,
         max_iter=400,
         batch_size=128,
         learning_rate=1e-3,

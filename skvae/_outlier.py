@@ -102,7 +102,9 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+        Epochs without an improvement of at least ``tol`` before stopping,
+        however few Adam steps an epoch has (the defaults were chosen with
+        this rule; ``VAETransformer`` waits for at least 100 steps).
     tol : float, default=1e-4
         Improvement (nats per sample) that counts as progress.
     n_mc_samples : int, default=16

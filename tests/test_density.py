@@ -14,13 +14,14 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.decomposition import FactorAnalysis
 from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
 from _untrained import trained
 from skvae import VAETransformer
 from skvae._objective import closed_form_log_likelihood, monte_carlo_log_likelihood
 
 
-def best_factor_analysis_score(X, n_components, n_starts=3):
+def best_factor_analysis_score(X, n_components, n_starts=3, tol=1e-8):
     """``FactorAnalysis.score`` at its maximum likelihood, converged tightly.
 
     scikit-learn's defaults (randomised SVD, ``tol=1e-2``) can stop far from
@@ -33,7 +34,7 @@ def best_factor_analysis_score(X, n_components, n_starts=3):
     for _ in range(n_starts):
         init = rng.uniform(0.1, 1.0, X.shape[1]) * X.var(axis=0)
         fa = FactorAnalysis(
-            n_components, tol=1e-8, max_iter=100_000, svd_method="lapack", noise_variance_init=init
+            n_components, tol=tol, max_iter=100_000, svd_method="lapack", noise_variance_init=init
         ).fit(X)
         scores.append(fa.score(X))
     return max(scores)
@@ -98,6 +99,37 @@ def test_linear_vae_reaches_factor_analysis_on_digits_subset():
 def test_linear_vae_reaches_factor_analysis_on_digits():
     X = dequantized_digits()  # 1797 x 64
     assert_reaches_factor_analysis(X, 10, max_iter=3000, label="digits (1797 x 64)")
+
+
+@pytest.mark.slow
+def test_linear_vae_reaches_factor_analysis_on_nearly_collinear_data_by_its_own_stopping_rule():
+    # Standardised breast-cancer measurements: radius, perimeter and area are
+    # nearly functions of each other, and factor analysis's maximum puts a
+    # noise variance below 1e-5 (a floor of 1e-3 held the VAE 1.0% short).
+    # Unlike the tests above, the stopping rule is the default one (tol,
+    # n_iter_no_change, the adaptive schedule): it must not end the fit on
+    # the slow stretch before the last descent. Full batches at 1e-2 as in
+    # the report; early_stopping=False because the reference is a training
+    # likelihood. Measured: 0.52% below, stopping by itself after about
+    # 1,990 of the allowed 20,000 epochs; the old rule (10 steps of
+    # patience) and floor ended 1.9% below.
+    X = StandardScaler().fit_transform(load_breast_cancer().data)  # 569 x 30
+    reference = best_factor_analysis_score(X, 4, n_starts=2, tol=1e-4)
+    vae = VAETransformer(
+        4,
+        hidden_layer_sizes=(),
+        batch_size=len(X),
+        learning_rate=1e-2,
+        max_iter=20_000,
+        early_stopping=False,
+        n_threads=1,
+        random_state=0,
+    ).fit(X)
+    gap = (reference - vae.score(X)) / abs(reference)
+    print(f"\nFactorAnalysis {reference:.4f}, linear VAE {vae.score(X):.4f} ({100 * gap:.3f}% below), "
+          f"{vae.n_iter_} epochs")
+    assert vae.n_iter_ < 20_000  # stopped by the rule
+    assert 0 <= gap < 0.01
 
 
 @pytest.mark.parametrize("latent_dim, n_mc_samples", [(2, 16), (5, 16), (10, 16), (10, 11)])

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 import skvae._base
 import skvae._progress
 import skvae._training
-from skvae import VAETransformer
+from skvae import VAEOutlierDetector, VAETransformer
 from skvae._base import _as_tensor
 from skvae._networks import build_vae
 from skvae._training import WeightAverage, epoch_mean, make_optimizer, run_epoch, trimmed_mean
@@ -303,7 +303,12 @@ def test_the_fitted_model_is_the_weight_average_which_beats_the_last_iterate():
 def test_early_stopping_by_default_restores_the_best_validation_epoch():
     X = _low_rank_data(n_rows=400)
     vae = VAETransformer(
-        hidden_layer_sizes=(16,), latent_dim=2, learning_rate=1e-2, n_iter_no_change=3, random_state=0
+        hidden_layer_sizes=(16,),
+        latent_dim=2,
+        learning_rate=1e-2,
+        n_iter_no_change=3,
+        tol=1e-2,  # the averaged weights improve slowly for long: a coarser tol stops sooner
+        random_state=0,
     ).fit(X)
     assert vae.early_stopping and len(vae.validation_scores_) == vae.n_iter_
     assert vae.best_validation_score_ == max(vae.validation_scores_)
@@ -317,11 +322,11 @@ def _schedule_decisions(scores):
     vae._reset_stopping(early_stopping=True)
     vae.set_params(learning_rate_schedule="adaptive", n_iter_no_change=1, tol=0.0)
     vae.validation_scores_ = [-1.0]
-    assert not vae._update_no_improvement_count(True, False, vae.network_)  # a new best
+    assert not vae._update_no_improvement_count(True, False, vae.network_, 1)  # a new best
     decisions, rates = [], []
     for score in scores:
         vae.validation_scores_.append(score)
-        decisions.append(vae._update_no_improvement_count(True, False, vae.network_))
+        decisions.append(vae._update_no_improvement_count(True, False, vae.network_, 1))
         rates.append(vae._learning_rate / 1e-3)
     return decisions, rates
 
@@ -336,6 +341,33 @@ def test_adaptive_schedule_cuts_the_step_size_then_stops():
     decisions, rates = _schedule_decisions([-2, -2, -2, -2])
     assert decisions == [False, False, False, True]
     assert rates == pytest.approx([1, 1 / cut, 1 / cut, 1 / cut])
+
+
+def _epochs_until_stop(estimator, X, batch_size):
+    """Epochs a fit runs when nothing after the first epoch counts as an improvement."""
+    params = dict(
+        hidden_layer_sizes=(8,),
+        latent_dim=2,
+        batch_size=batch_size,
+        warmup_epochs=0,
+        early_stopping=False,
+        learning_rate_schedule="constant",
+        n_iter_no_change=10,
+        tol=1e6,
+        max_iter=1000,
+        random_state=0,
+    )
+    return estimator(**params).fit(X).n_iter_
+
+
+def test_the_transformer_waits_at_least_100_adam_steps_for_an_improvement():
+    # One full epoch that improves, then `patience` that do not, then the stop.
+    X = _low_rank_data(n_rows=200)
+    assert _epochs_until_stop(VAETransformer, X, batch_size=200) == 1 + 100 + 1  # 1 step/epoch
+    assert _epochs_until_stop(VAETransformer, X, batch_size=40) == 1 + 20 + 1  # 5 steps/epoch
+    assert _epochs_until_stop(VAETransformer, X, batch_size=2) == 1 + 10 + 1  # n_iter_no_change
+    # The detector's defaults were chosen counting epochs only.
+    assert _epochs_until_stop(VAEOutlierDetector, X, batch_size=200) == 1 + 10 + 1
 
 
 def test_verbose_zero_prints_nothing_and_one_shows_a_bar(capsys, monkeypatch):
