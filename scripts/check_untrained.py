@@ -36,6 +36,7 @@ SEMANTIC_TESTS = [
     "tests/test_estimator.py::test_early_stopping_keeps_the_best_validation_weights",
     "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_wine",
     "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_digits_subset",
+    "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_collinear_data_by_default_stopping",
     "tests/test_density.py::test_log_likelihood_is_above_the_elbo_and_rises_with_k",
     "tests/test_density.py::test_held_out_elbo_beats_independent_gaussians_on_digits",
     "tests/test_density.py::test_mlp_trains_stably_on_raw_features_of_very_different_scales",
