@@ -577,7 +577,7 @@ def render(report):
         lines.append(f"| {r['rows']:,} | {r['seconds']:.2f} | {r['us_per_row']:.1f} |")
     lines += [
         "",
-        "## Threads: skvae's fit with n_threads=1 (the default) and 2, one epoch",
+        "## Threads: skvae's fit with n_threads=1 and 2, one epoch",
         "",
         "| network | rows | 1 thread (s) | 2 threads (s) | 2 threads / 1 thread |",
         "|---|---:|---:|---:|---:|",

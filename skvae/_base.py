@@ -7,6 +7,7 @@ training and scoring code, and sets fitted attributes. The maths lives in
 
 import copy
 import functools
+import hashlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -263,6 +264,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             if not hasattr(self, "_generator_state"):  # loaded by skvae.load: weights only
                 self._reset_training_state(spec, training_seed)
             self._check_network_unchanged(spec)
+        # Resolved on every fit, so that set_params(n_threads=...) holds for warm starts too.
+        self.n_threads_ = resolve_n_threads(
+            self.n_threads, n_parameters=sum(p.numel() for p in self.network_.parameters())
+        )
         device = self._device()
         callback_context = self._start_callbacks(X)
         with torch_threads(self.n_threads_):
@@ -284,9 +289,6 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             network = self._build_network(X_fit, hidden_layer_sizes, generator, image_shape)
             network = network.to(device)
         self.network_ = network
-        self.n_threads_ = resolve_n_threads(
-            self.n_threads, n_parameters=sum(p.numel() for p in network.parameters())
-        )
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
@@ -326,7 +328,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         if self._optimizer_state is not None:
             optimizer.load_state_dict(self._optimizer_state)
         generator = torch.Generator(X_train.device)
-        generator.set_state(self._generator_state)
+        if self._generator_state is None:  # a pickled GPU model, continued on the CPU
+            generator.manual_seed(self._fallback_seed)
+        else:
+            generator.set_state(self._generator_state)
         batch_size = self._resolve_batch_size(X_train.shape[0])
         patience = self._patience(X_train.shape[0], batch_size)
         if not incremental:
@@ -777,10 +782,25 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------- persistence
     def __getstate__(self):
+        """Picklable state; a model on a GPU is saved as a CPU model.
+
+        The training state goes with the weights (Adam's moments, the best
+        and the last-iterate weights), so ``warm_start`` and ``partial_fit``
+        continue on the CPU. A GPU random generator's state cannot seed a
+        CPU generator: it is replaced by a seed drawn from it, and training
+        continues reproducibly but not on the GPU's random stream.
+        """
         state = super().__getstate__()
         network = state.get("network_")
-        if network is not None and next(network.buffers()).device.type != "cpu":
-            state = {**state, "network_": _copy_to_cpu(network)}
+        if network is None or _on_cpu(network):
+            return state
+        state = {**state, "network_": _copy_to_cpu(network)}
+        for name in ("_optimizer_state", "_best_state", "_training_weights"):
+            if state.get(name) is not None:
+                state[name] = _tensors_to_cpu(state[name])
+        if state.get("_generator_state") is not None:
+            state["_fallback_seed"] = _seed_from_state(state["_generator_state"])
+            state["_generator_state"] = None
         return state
 
     def __sklearn_tags__(self):
@@ -801,5 +821,26 @@ def _check_float32_range(X):
         )
 
 
+def _on_cpu(network):
+    return next(network.buffers()).device.type == "cpu"
+
+
 def _copy_to_cpu(network):
     return copy.deepcopy(network).to("cpu")
+
+
+def _tensors_to_cpu(value):
+    """``value`` (nested dicts, lists and tuples of tensors) with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _tensors_to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensors_to_cpu(item) for item in value)
+    return value
+
+
+def _seed_from_state(generator_state):
+    """A 63-bit seed that depends on every byte of a generator's state."""
+    digest = hashlib.sha256(generator_state.cpu().numpy().tobytes()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

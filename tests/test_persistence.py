@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LinearRegression
 
 import skvae
+import skvae._base
 from skvae import VAEOutlierDetector, VAETransformer
 from skvae._persistence import FORMAT_VERSION, _checksum
 
@@ -184,6 +185,62 @@ def test_cuda_fit_saves_and_loads_on_cpu(tmp_path, data):
     assert loaded._device().type == "cpu"
     np.testing.assert_allclose(loaded.transform(data), vae.transform(data), rtol=1e-4, atol=1e-5)
     assert skvae.load(tmp_path / "gpu.safetensors", device="cuda")._device().type == "cuda"
+
+
+def _all_on_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.device.type == "cpu"
+    if isinstance(value, dict):
+        return all(_all_on_cpu(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_on_cpu(item) for item in value)
+    return True
+
+
+def _warm_started(model, X, epochs=2):
+    model = copy.deepcopy(model).set_params(warm_start=True, max_iter=epochs)
+    with pytest.warns(ConvergenceWarning):
+        return model.fit(X)
+
+
+def test_a_pickled_gpu_model_continues_training_on_the_cpu(data, monkeypatch):
+    # What pickling does with a model on a GPU, shown on the CPU: pretend the
+    # network is elsewhere, so __getstate__ takes its GPU path. The training
+    # state (Adam's moments, best and last-iterate weights) goes to the CPU
+    # with the weights; the GPU generator's state, which a CPU generator
+    # cannot take, becomes a seed derived from it.
+    model = VAETransformer(
+        latent_dim=2, hidden_layer_sizes=(16, 8), max_iter=5, early_stopping=True, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning):
+        model.fit(data)
+    assert model._best_state is not None and model._training_weights is not None
+    monkeypatch.setattr(skvae._base, "_on_cpu", lambda network: False)
+    restored = pickle.loads(pickle.dumps(model))
+    monkeypatch.undo()
+    assert restored._generator_state is None and isinstance(restored._fallback_seed, int)
+    for name in ("_optimizer_state", "_best_state", "_training_weights"):
+        assert _all_on_cpu(getattr(restored, name)), name
+    np.testing.assert_array_equal(restored.transform(data), model.transform(data))
+    first, second = _warm_started(restored, data), _warm_started(restored, data)
+    assert first.n_iter_ == model.n_iter_ + 2
+    np.testing.assert_array_equal(first.transform(data), second.transform(data))  # reproducible
+    assert not np.array_equal(first.transform(data), model.transform(data))  # it trained on
+    # Adam went on from its saved moments, not from scratch: a fresh optimiser
+    # on the same weights takes different steps.
+    fresh = copy.deepcopy(restored)
+    fresh._optimizer_state = None
+    assert not np.array_equal(_warm_started(fresh, data).transform(data), first.transform(data))
+
+
+def test_warm_start_uses_the_current_n_threads(data):
+    vae = VAETransformer(latent_dim=2, max_iter=2, n_threads=1, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(data)
+    assert vae.n_threads_ == 1
+    with pytest.warns(ConvergenceWarning):
+        vae.set_params(warm_start=True, n_threads=2).fit(data)
+    assert vae.n_threads_ == 2
 
 
 # --------------------------------------------------- damaged or foreign files
