@@ -337,3 +337,27 @@ def test_bad_image_shape_is_refused_and_leaves_the_fit_alone(
         fitted.set_params(image_shape=image_shape).fit(digits[:50])
     assert fitted.__dict__.keys() == state.keys()
     assert all(fitted.__dict__[k] is state[k] for k in state if k != "image_shape")
+
+
+def test_the_log_variance_bound_is_the_identity_inside_and_smooth_and_finite_beyond():
+    from skvae._networks import LOG_VAR_MARGIN, LOG_VAR_MAX, LOG_VAR_MIN, bound_log_var
+
+    lower, upper = LOG_VAR_MIN + LOG_VAR_MARGIN, LOG_VAR_MAX - LOG_VAR_MARGIN
+    inside = torch.linspace(lower, upper, 10_001)
+    assert torch.equal(bound_log_var(inside), inside)  # bit for bit
+    x = torch.linspace(-1e3, 1e3, 200_001, requires_grad=True)
+    bounded = bound_log_var(x)
+    bounded.sum().backward()
+    assert bounded.min() >= LOG_VAR_MIN and bounded.max() <= LOG_VAR_MAX  # float32 saturates
+    assert torch.all(bounded[1:] >= bounded[:-1])  # monotone
+    outside = (x < lower) | (x > upper)
+    assert torch.all(x.grad[~outside] == 1.0)
+    assert torch.all((x.grad[outside] >= 0) & (x.grad[outside] <= 1.0))
+    near = outside & (x > lower - LOG_VAR_MARGIN) & (x < upper + LOG_VAR_MARGIN)
+    assert torch.all(x.grad[near] > 0.4)  # bends gently: no abrupt flat gradient
+    # The slope is continuous at the edges: just beyond them it is still about 1.
+    edges = torch.tensor([lower - 1e-3, upper + 1e-3], requires_grad=True)
+    bound_log_var(edges).sum().backward()
+    assert torch.allclose(edges.grad, torch.ones(2), atol=1e-5)
+    infinite = bound_log_var(torch.tensor([-math.inf, math.inf]))
+    assert torch.equal(infinite, torch.tensor([LOG_VAR_MIN, LOG_VAR_MAX]))
