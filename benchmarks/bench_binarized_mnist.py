@@ -132,6 +132,9 @@ def main():
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             early_stopping=False,
+            # The recipe the saved model was trained with: weight averaging
+            # became a default later, and this command must still reproduce it.
+            weight_averaging=0.0,
             tol=0.0,
             n_iter_no_change=args.max_iter,  # run every epoch asked for
             n_threads=1,
