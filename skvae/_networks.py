@@ -391,9 +391,9 @@ def bound_log_var(log_var, low=LOG_VAR_MIN, high=LOG_VAR_MAX, margin=LOG_VAR_MAR
     training data, and the gradient never vanishes abruptly.
     """
     # The nearest point of [lower, upper], plus the bent excess beyond it:
-    # inside, the excess is 0 and the result is log_var itself. Six small ops
-    # (not fourteen, as two where-selected branches took): this runs on every
-    # training step, where small ops cost as much as the small matrix products.
+    # inside, the excess is 0 and the result is log_var itself. Few small ops
+    # on purpose: this runs on every training step, where each small op costs
+    # about as much as a small matrix product.
     nearest = log_var.clamp(low + margin, high - margin)
     return nearest + margin * torch.tanh((log_var - nearest) / margin)
 
