@@ -37,7 +37,7 @@ from ._training import (
     make_optimizer,
     mean_elbo,
     run_epoch,
-    set_learning_rate,
+    set_step_settings,
 )
 
 try:  # scikit-learn >= 1.9: the callback API (sklearn.callback)
@@ -145,6 +145,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions({"constant", "adaptive"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "weight_averaging": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "warm_start": ["boolean"],
@@ -324,7 +325,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         network = self.network_  # the model: the averaged weights with weight_averaging
         early_stopping = X_validation is not None
         trained, average = self._trained_network()
-        optimizer = make_optimizer(trained.parameters(), self._learning_rate)
+        optimizer = make_optimizer(trained.parameters(), self._learning_rate, self.weight_decay)
         if self._optimizer_state is not None:
             optimizer.load_state_dict(self._optimizer_state)
         generator = torch.Generator(X_train.device)
@@ -344,7 +345,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         converged = interrupted = False
         try:
             for _ in range(1 if incremental else self.max_iter):
-                set_learning_rate(optimizer, self._learning_rate)
+                set_step_settings(optimizer, self._learning_rate, self.weight_decay)
                 kl_weight = kl_weight_at(self.n_iter_, self.beta, warmup_epochs)
                 loss = run_epoch(
                     trained,

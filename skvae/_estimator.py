@@ -74,6 +74,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         scikit-learn's MLP does with ``learning_rate="adaptive"``. The small
         steps at the end refine the best model instead of ending on it.
         ``"constant"``: stop at the first plateau.
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every Adam
+        step also shrinks each weight by ``learning_rate * weight_decay``,
+        apart from the gradient step. It regularises a network that would
+        otherwise fit its few training rows too closely (held-out ELBO well
+        below the training ELBO); choose it on held-out data, e.g. with
+        :class:`~sklearn.model_selection.GridSearchCV` and ``score``. 0 is
+        plain Adam.
     weight_averaging : float in [0, 1), default=0.99
         Decay of the exponential moving average of the weights kept as the
         model (Polyak averaging): after every Adam step the average moves
@@ -200,6 +208,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         batch_size=128,
         learning_rate=1e-3,
         learning_rate_schedule="adaptive",
+        weight_decay=0.0,
         weight_averaging=0.99,
         early_stopping=True,
         validation_fraction=0.1,
@@ -224,6 +233,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay
         self.weight_averaging = weight_averaging
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -91,6 +91,9 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         ``"adaptive"`` divides the step size by 5 at a plateau, at most
         twice, before stopping, as in :class:`VAETransformer`; ``"constant"``
         stops at the first plateau.
+    weight_decay : float, default=0.0
+        Decoupled weight decay of the Adam steps (AdamW), as in
+        :class:`VAETransformer`. 0 is plain Adam.
     weight_averaging : float in [0, 1), default=0.0
         Decay of an exponential moving average of the weights kept as the
         model, as in :class:`VAETransformer`. Off by default here: the
@@ -231,6 +234,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         trim_fraction=0.2,
         learning_rate=1e-3,
         learning_rate_schedule="constant",
+        weight_decay=0.0,
         weight_averaging=0.0,
         early_stopping=False,
         validation_fraction=0.1,
@@ -257,6 +261,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.trim_fraction = trim_fraction
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay
         self.weight_averaging = weight_averaging
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -28,24 +28,36 @@ class TrainingDivergedError(ValueError):
     """The training loss became NaN or infinite."""
 
 
-def make_optimizer(parameters, learning_rate):
-    """Adam, with the fused kernel where this PyTorch build has one.
+def make_optimizer(parameters, learning_rate, weight_decay=0.0):
+    """Adam with decoupled weight decay, with the fused kernel where this
+    PyTorch build has one.
 
-    The fused step is the same update rule as the default one, several times
-    faster for small networks, where the optimiser can cost as much as the
-    forward and backward passes.
+    Decoupled decay (AdamW, Loshchilov & Hutter 2019) shrinks every weight by
+    ``learning_rate * weight_decay`` per step, apart from the adaptive
+    gradient step; with ``weight_decay=0`` the update is plain Adam. The fused
+    step is the same update rule as the default one, several times faster for
+    small networks, where the optimiser can cost as much as the forward and
+    backward passes.
     """
     parameters = list(parameters)
+    settings = dict(lr=learning_rate, weight_decay=weight_decay, decoupled_weight_decay=True)
     try:
-        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+        return torch.optim.Adam(parameters, **settings, fused=True)
     except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
-        return torch.optim.Adam(parameters, lr=learning_rate)
+        return torch.optim.Adam(parameters, **settings)
 
 
-def set_learning_rate(optimizer, learning_rate):
-    """Change the step size of every parameter group of ``optimizer``."""
+def set_step_settings(optimizer, learning_rate, weight_decay):
+    """Set the step size and weight decay of every parameter group of ``optimizer``.
+
+    Called after a saved optimiser state is loaded too, so that a state from a
+    fit with other settings (``warm_start`` after ``set_params``) does not
+    bring its own.
+    """
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
+        group["weight_decay"] = weight_decay
+        group["decoupled_weight_decay"] = True
 
 
 def kl_weight_at(epoch, beta, warmup_epochs):

@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.decomposition import FactorAnalysis
 from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from _untrained import trained
@@ -206,6 +207,26 @@ def test_held_out_elbo_beats_independent_gaussians_on_digits(
     # quality).
     vae, X = digits_mlp
     assert vae.score(X) > independent_gaussians_held_out + 7.0
+
+
+@pytest.mark.slow
+def test_weight_decay_narrows_the_generalisation_gap_on_dequantised_digits():
+    # The network of bench_digits_density.py overfits 1,257 training images
+    # (training ELBO about 11 nats above held-out). Measured (seed 0, 64
+    # scoring draws): held-out ELBO 59.5 nats without decay, 61.4 with
+    # weight_decay=0.5. A decay that did nothing would miss the 1-nat bar;
+    # an untrained model scores far below both.
+    X_train, X_test = train_test_split(dequantized_digits(0), test_size=0.3, random_state=0)
+    params = dict(
+        latent_dim=16, hidden_layer_sizes=(256, 128), batch_size=64, max_iter=1000,
+        n_iter_no_change=30, n_threads=1, random_state=0,
+    )
+    plain = VAETransformer(**trained(**params)).fit(X_train)
+    decayed = VAETransformer(**trained(**params, weight_decay=0.5)).fit(X_train)
+    plain_score, decayed_score = plain.score(X_test), decayed.score(X_test)
+    print(f"\nheld-out ELBO: {plain_score:.2f} without decay, {decayed_score:.2f} with 0.5")
+    assert decayed_score > plain_score + 1.0
+    assert decayed_score > 58.0  # a trained model: an untrained one is far below
 
 
 def test_scores_are_deterministic_and_row_independent(digits_mlp):

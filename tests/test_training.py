@@ -94,6 +94,35 @@ def test_make_optimizer_is_adam_with_the_fused_kernel():
     assert isinstance(optimizer, torch.optim.Adam)
     assert optimizer.defaults["lr"] == 0.01
     assert optimizer.defaults["fused"] is True  # CPU has a fused Adam since torch 2.4
+    assert optimizer.defaults["weight_decay"] == 0.0  # plain Adam by default
+
+
+def test_weight_decay_shrinks_every_weight_apart_from_the_gradient_step():
+    # With a zero gradient Adam's step is zero, so all that moves a weight is
+    # the decoupled decay: w <- w * (1 - learning_rate * weight_decay).
+    network = _network()
+    before = [p.detach().clone() for p in network.parameters()]
+    optimizer = make_optimizer(network.parameters(), 0.01, weight_decay=3.0)
+    for p in network.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for old, new in zip(before, network.parameters()):
+        torch.testing.assert_close(new.detach(), old * (1 - 0.01 * 3.0))
+
+
+def test_warm_start_uses_the_new_weight_decay_not_the_saved_one():
+    X = np.random.RandomState(0).normal(size=(60, 4))
+    vae = VAETransformer(
+        hidden_layer_sizes=(8,), max_iter=2, warm_start=True, weight_decay=0.0, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(X)
+    assert vae._optimizer_state["param_groups"][0]["weight_decay"] == 0.0
+    vae.set_params(weight_decay=0.5)
+    with pytest.warns(ConvergenceWarning):
+        vae.fit(X)
+    groups = vae._optimizer_state["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [0.5] * len(groups)
 
 
 def test_each_epoch_visits_every_row_once_with_fresh_noise(monkeypatch):
