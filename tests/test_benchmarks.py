@@ -40,6 +40,13 @@ SCRIPTS = [
         data="binarized_mnist",
         then=[["--eval-only"]],  # reload the quick model: the --eval-only path
     ),
+    Smoke(
+        "bench_binarized_mnist.py",
+        ["binarized_mnist_conv.md", "binarized_mnist_conv_vae.json"],
+        args=["--conv"],
+        data="binarized_mnist",
+        then=[["--conv", "--eval-only"]],
+    ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
     Smoke("bench_adbench.py", ["adbench_cv_unsupervised_150.md"], data="adbench"),
     Smoke(
@@ -75,7 +82,7 @@ def _run(script, args, out_dir):
     return done.stdout
 
 
-@pytest.mark.parametrize("smoke", SCRIPTS, ids=[s.script for s in SCRIPTS])
+@pytest.mark.parametrize("smoke", SCRIPTS, ids=[" ".join([s.script, *s.args]) for s in SCRIPTS])
 def test_benchmark_quick_mode_runs(smoke, tmp_path):
     path = BENCHMARKS / smoke.script
     if not path.exists():
