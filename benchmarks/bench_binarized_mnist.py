@@ -77,6 +77,11 @@ def parse_args():
         "after the feature map; default (256,)); saved and tabled under *_conv*",
     )
     parser.add_argument("--hidden", type=int, nargs="+", default=None)
+    parser.add_argument(
+        "--n-threads",
+        default=None,
+        help="VAETransformer's n_threads (default: 1 for the MLP's recipe, 'auto' with --conv)",
+    )
     parser.add_argument("--latent-dim", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -109,6 +114,12 @@ def load_model(path):
 
 def save_model(vae, path):
     skvae.save(vae, path)
+
+
+def n_threads(args):
+    if args.n_threads is None:
+        return "auto" if args.conv else 1
+    return args.n_threads if args.n_threads == "auto" else int(args.n_threads)
 
 
 def describe_network(vae):
@@ -161,7 +172,7 @@ def main():
             n_iter_no_change=args.max_iter,  # run every epoch asked for
             # The MLP's recipe pins one CPU thread; the convolutional network is
             # large enough for every core, or a GPU where there is one.
-            n_threads="auto" if args.conv else 1,
+            n_threads=n_threads(args),
             device="auto" if args.conv else "cpu",
             random_state=args.random_state,
             verbose=args.verbose,
