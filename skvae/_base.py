@@ -59,6 +59,12 @@ _ROW_BLOCK = 64
 # improvement the step size is divided by this, at most this many times.
 _LEARNING_RATE_CUT = 5.0
 _MAX_LEARNING_RATE_CUTS = 2
+# The validation ELBO that early stopping compares between epochs averages at
+# most this many of the fixed scoring draws. Every epoch is scored on the same
+# draws, so a cheap estimate orders the epochs as the full one does (on the
+# tuning sets it stopped at the same epochs with the same held-out ELBO),
+# while 16 draws made validation a fifth of an epoch's time on MNIST.
+_VALIDATION_DRAWS = 4
 # The largest value, in training standard deviations from the training mean,
 # that the model scores: beyond it the squares in its float32 arithmetic could
 # overflow. Data outside are refused with a ValueError (see _check_representable).
@@ -337,7 +343,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         patience = self._patience(X_train.shape[0], batch_size)
         if not incremental:
             self._reset_stopping(early_stopping)
-        validation_noise = self._scoring_noise(X_train.device) if early_stopping else None
+        validation_noise = None
+        if early_stopping:
+            n_draws = min(self.n_mc_samples, _VALIDATION_DRAWS)
+            validation_noise = self._scoring_noise(X_train.device, n_draws)
         warmup_epochs = self.warmup_epochs
         if not incremental:  # clamped to the epochs this fit may run
             warmup_epochs = min(warmup_epochs, self.n_iter_ + self.max_iter)
@@ -635,10 +644,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
     def _device(self):
         return next(self.network_.buffers()).device
 
-    def _scoring_noise(self, device):
-        return common_random_numbers(
-            self.n_mc_samples, self.latent_dim, seed=_SCORING_SEED, device=device
-        )
+    def _scoring_noise(self, device, n_draws=None):
+        """The fixed latent draws of scoring: ``n_mc_samples`` of them unless ``n_draws``."""
+        n_draws = self.n_mc_samples if n_draws is None else n_draws
+        return common_random_numbers(n_draws, self.latent_dim, seed=_SCORING_SEED, device=device)
 
     def _chunk_rows(self, n_draws=1):
         widest = self.network_.activation_elements_per_row()

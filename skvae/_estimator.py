@@ -154,7 +154,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Training loss (negative ELBO with the epoch's KL weight, nats per
         sample) after each epoch.
     validation_scores_ : list of float or None
-        Mean validation ELBO after each epoch (``early_stopping=True``).
+        Mean validation ELBO after each epoch (``early_stopping=True``),
+        averaged over 4 of the fixed scoring draws (all of them when
+        ``n_mc_samples`` is smaller): every epoch is scored on the same
+        draws, which is what comparing epochs needs, so these values can
+        differ slightly from ``score`` on the same rows.
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the ones kept.
     n_features_in_ : int

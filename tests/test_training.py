@@ -344,6 +344,29 @@ def test_early_stopping_by_default_restores_the_best_validation_epoch():
     assert vae.n_iter_ < vae.max_iter  # stopped by the rule, not by max_iter
 
 
+
+def test_validation_uses_four_of_the_scoring_draws_and_tracks_the_full_score():
+    """Early stopping scores epochs on 4 fixed draws: the fit does not depend on
+    ``n_mc_samples`` beyond 4, and the cheap score stays close to the full one."""
+    X = _low_rank_data(n_rows=400)
+    params = dict(hidden_layer_sizes=(16,), latent_dim=2, max_iter=15, random_state=0)
+    fits = [VAETransformer(n_mc_samples=n, **params).fit(X) for n in (4, 16, 64)]
+    for other in fits[1:]:
+        assert other.validation_scores_ == fits[0].validation_scores_
+        for a, b in zip(fits[0].network_.parameters(), other.network_.parameters()):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Fewer than 4 scoring draws: validation uses all of them, so the fit changes.
+    assert VAETransformer(n_mc_samples=2, **params).fit(X).validation_scores_ != (
+        fits[0].validation_scores_
+    )
+    # The 4-draw estimate against 64 draws on the same rows and weights.
+    vae = fits[2]
+    rng = np.random.RandomState(0)  # as fit draws from random_state: two seeds, then the split
+    rng.randint(2**31 - 1, size=2)
+    validation_rows = vae._split_rows(X.shape[0], rng)[1]
+    full = vae.score(X[validation_rows])
+    assert vae.validation_scores_[-1] == pytest.approx(full, abs=0.1)  # measured: 0.02
+
 def _schedule_decisions(scores):
     """Feed validation scores (after a first best of -1.0) to the adaptive rule."""
     X = _low_rank_data()
