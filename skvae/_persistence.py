@@ -5,7 +5,11 @@ dict (on the CPU); its metadata holds one JSON document under the key
 ``"skvae"`` with the format version, the skvae version that wrote it, the
 estimator's class name, its parameters, its fitted attributes (everything
 public that ends with an underscore, except the network) and a SHA-256
-checksum of all of this and of the weights. Loading parses JSON and raw
+checksum of all of this and of the weights. Fitted numeric arrays of more
+than ``_INLINE_ELEMENTS`` values (the detector's training rows for its
+neighbour term) are stored as tensors named ``fitted.<attribute>``, not as
+JSON text: safetensors caps its metadata at 100 MB, and binary is exact
+and compact. Loading parses JSON and raw
 tensor bytes only: it never runs code from the file, unlike ``pickle`` or
 ``joblib.load``, so a model file from an untrusted source cannot execute
 anything. The class is looked up in a fixed list of skvae's estimators and
@@ -34,12 +38,17 @@ from sklearn.utils.validation import check_is_fitted
 from ._threads import resolve_n_threads
 
 FORMAT = "skvae"
-FORMAT_VERSION = 1
+# 2: large fitted arrays as tensors (files of version 1 hold every array as JSON).
+FORMAT_VERSION = 2
 # Format versions this code reads; older ones would be upgraded here.
 _OLDEST_READABLE_VERSION = 1
 # Not written: the network (its weights are the tensors) and the thread count,
 # which belongs to the machine that loads the model and is derived again there.
 _NOT_SAVED = frozenset({"network_", "n_threads_"})
+# Fitted arrays with more values than this are written as tensors (see above).
+_INLINE_ELEMENTS = 1024
+_ARRAY_TENSOR_PREFIX = "fitted."
+_TENSOR_DTYPES = frozenset({"f4", "f8", "i4", "i8"})  # numpy kinds+sizes torch reads back
 
 
 def _estimator_classes():
@@ -80,12 +89,18 @@ def _encode(value, name):
     )
 
 
-def _decode(value):
+def _decode(value, arrays):
+    """The value that ``_encode`` wrote; ``arrays`` holds the fitted arrays stored as tensors."""
     if isinstance(value, list):
-        return [_decode(item) for item in value]
+        return [_decode(item, arrays) for item in value]
     if isinstance(value, dict):
         if "__tuple__" in value:
-            return tuple(_decode(item) for item in value["__tuple__"])
+            return tuple(_decode(item, arrays) for item in value["__tuple__"])
+        if "__tensor__" in value:
+            tensor = arrays.get(value["__tensor__"])
+            if tensor is None:
+                raise ValueError(f"The model file lacks the tensor {value['__tensor__']!r}.")
+            return tensor.numpy().astype(np.dtype(value["dtype"]), copy=True)
         if "__dtype__" in value:
             return np.dtype(value["__dtype__"])
         if "__ndarray__" in value:
@@ -109,12 +124,24 @@ def _saved_params(estimator):
     return params
 
 
-def _saved_attributes(estimator):
-    return {
-        name: _encode(value, name)
-        for name, value in sorted(vars(estimator).items())
-        if name.endswith("_") and not name.startswith("_") and name not in _NOT_SAVED
-    }
+def _saved_attributes(estimator, tensors):
+    """The fitted attributes as JSON values; large numeric arrays go into ``tensors``."""
+    saved = {}
+    for name, value in sorted(vars(estimator).items()):
+        if not name.endswith("_") or name.startswith("_") or name in _NOT_SAVED:
+            continue
+        if (
+            isinstance(value, np.ndarray)
+            and value.size > _INLINE_ELEMENTS
+            and f"{value.dtype.kind}{value.dtype.itemsize}" in _TENSOR_DTYPES
+        ):
+            key = _ARRAY_TENSOR_PREFIX + name
+            native = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("="))
+            tensors[key] = torch.from_numpy(native.copy())
+            saved[name] = {"__tensor__": key, "dtype": value.dtype.str}
+        else:
+            saved[name] = _encode(value, name)
+    return saved
 
 
 def _checksum(document, tensors):
@@ -177,13 +204,14 @@ def save(estimator, path):
         name: tensor.detach().to("cpu").contiguous()
         for name, tensor in estimator.network_.state_dict().items()
     }
+    fitted = _saved_attributes(estimator, tensors)
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "skvae_version": __version__,
         "class": type(estimator).__name__,
         "params": _saved_params(estimator),
-        "fitted": _saved_attributes(estimator),
+        "fitted": fitted,
     }
     document["sha256"] = _checksum(document, tensors)
     data = _save_tensors(tensors, metadata={FORMAT: json.dumps(document)})
@@ -305,7 +333,9 @@ def load(path, *, device="cpu"):
             f"{path!s} names class {class_name!r}; only {sorted(classes)} can be loaded."
         )
     cls = classes[class_name]
-    params = {name: _decode(value) for name, value in document["params"].items()}
+    arrays = {name: t for name, t in tensors.items() if name.startswith(_ARRAY_TENSOR_PREFIX)}
+    weights = {name: t for name, t in tensors.items() if name not in arrays}
+    params = {name: _decode(value, {}) for name, value in document["params"].items()}
     unknown = sorted(set(params) - set(cls().get_params()))
     if unknown:
         raise ValueError(
@@ -316,14 +346,14 @@ def load(path, *, device="cpu"):
     for name, value in document["fitted"].items():
         if not name.endswith("_") or name.startswith("_") or name in _NOT_SAVED:
             raise ValueError(f"{path!s} holds an unexpected attribute {name!r}.")
-        setattr(estimator, name, _decode(value))
+        setattr(estimator, name, _decode(value, arrays))
     network = estimator._empty_network(
         estimator.n_features_in_,
         estimator._check_hidden_layer_sizes(),
         estimator._check_image_shape(estimator.n_features_in_),
     )
     try:
-        network.load_state_dict(tensors, strict=True)
+        network.load_state_dict(weights, strict=True)
     except RuntimeError as error:
         raise ValueError(
             f"The weights in {path!s} do not fit the network its parameters describe: {error}"

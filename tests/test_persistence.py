@@ -136,6 +136,43 @@ def test_detector_round_trip(tmp_path, data):
     _assert_same_model(skvae.load(tmp_path / "d.safetensors"), detector, data * 3)
 
 
+
+def test_large_fitted_arrays_are_stored_as_tensors_not_json(tmp_path):
+    # The detector keeps its training rows for the neighbour term: 3,000 values
+    # here, 100 MB of JSON for a few hundred thousand rows (over safetensors'
+    # cap on metadata), so they go into the file as a tensor.
+    X = np.random.RandomState(0).normal(size=(600, 5))
+    detector = VAEOutlierDetector(max_iter=2, random_state=0).fit(X)
+    path = tmp_path / "d.safetensors"
+    skvae.save(detector, path)
+    raw = open(path, "rb").read()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    fitted = json.loads(header["__metadata__"]["skvae"])["fitted"]
+    assert fitted["neighbor_rows_"] == {"__tensor__": "fitted.neighbor_rows_", "dtype": "<f8"}
+    assert "fitted.neighbor_rows_" in header and len(header["__metadata__"]["skvae"]) < 20_000
+    loaded = skvae.load(path)
+    assert loaded.neighbor_rows_.dtype == np.float64
+    _assert_same_model(loaded, detector, X * 3)
+    # A big-endian array comes back with its byte order and values.
+    detector.neighbor_rows_ = detector.neighbor_rows_.astype(">f8")
+    skvae.save(detector, path)
+    back = skvae.load(path).neighbor_rows_
+    assert back.dtype == np.dtype(">f8")
+    np.testing.assert_array_equal(back, detector.neighbor_rows_)
+
+
+def test_a_version_1_file_still_loads():
+    # The committed MNIST model was written in format version 1 (every fitted
+    # array as JSON).
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "results",
+                        "binarized_mnist_vae.safetensors")
+    raw = open(path, "rb").read()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    assert json.loads(header["__metadata__"]["skvae"])["format_version"] == 1
+    vae = skvae.load(path)
+    X = np.random.RandomState(0).binomial(1, 0.2, size=(3, 784)).astype(np.float64)
+    assert vae.transform(X).shape == (3, 50) and np.all(np.isfinite(vae.score_samples(X)))
+
 # ------------------------------------------------------ no code is unpickled
 def test_load_never_unpickles(tmp_path, fitted, data, monkeypatch):
     path = tmp_path / "m.safetensors"
