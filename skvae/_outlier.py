@@ -192,7 +192,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         Training loss after each epoch: the negative ELBO, averaged over
         the rows kept by ``trim_fraction``.
     validation_scores_ : list of float or None
-        Validation ELBO after each epoch (``early_stopping=True``).
+        Validation ELBO after each epoch (``early_stopping=True``), on 4 of
+        the fixed scoring draws, as in :class:`VAETransformer`.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
     n_features_in_ : int
