@@ -403,6 +403,9 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         tree = KDTree(self.neighbor_rows_)
         distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
         others = distances[:, k]
+        # The same query, read with the row counted among its neighbours, is
+        # what _neighbor_distance(X) would compute for the training rows.
+        with_self = distances[:, min(self.n_neighbors, X.shape[0]) - 1]
         d1, d3 = np.percentile(others, [25, 75])
         e1, e3 = np.percentile(elbo, [25, 75])
         d_spread = d3 - d1 if d3 > d1 else float(np.std(others))
@@ -410,7 +413,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.neighbor_offset_ = float(np.median(others))
         if d_spread > 0:
             self.neighbor_nats_ = float(self.neighbor_weight * e_spread / d_spread)
-        return self._neighbor_distance(X)
+        return with_self
 
     def _neighbor_penalty(self, distance, n_rows):
         """Nats taken off the ELBO for the distance to the k-th neighbour: (n_rows,)."""
