@@ -106,6 +106,8 @@ CANDIDATES = {
     "e8-nb4-k10": {"max_iter": 8, "neighbor_weight": 4.0, "n_neighbors": 10},
     "e8-nb2-k20": {"max_iter": 8, "neighbor_weight": 2.0, "n_neighbors": 20},
     "e8-nb4-k20": {"max_iter": 8, "neighbor_weight": 4.0, "n_neighbors": 20},
+    "e8-nb2-k40": {"max_iter": 8, "neighbor_weight": 2.0, "n_neighbors": 40},
+    "e8-nb4-k40": {"max_iter": 8, "neighbor_weight": 4.0, "n_neighbors": 40},
 }
 QUICK_CANDIDATES = {
     "e3": {"max_iter": 3, **_ELBO},

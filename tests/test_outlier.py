@@ -5,6 +5,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -354,6 +355,43 @@ def test_neighbor_term_flags_anomalies_between_clusters():
     assert aucs[4.0] > aucs[0.0] + 0.5
 
 
+def _sparse_rows(n_rows, n_active, rng):
+    """5 dense normal features and 20 sparse ones, ``n_active`` of them on per row."""
+    sparse = np.zeros((n_rows, 20))
+    for row in sparse:
+        on = rng.choice(20, n_active, replace=False)
+        row[on] = rng.normal(3.0, 1.0, n_active)
+    return np.hstack([rng.normal(size=(n_rows, 5)), sparse])
+
+
+def test_neighbor_distance_weighs_mostly_zero_features():
+    # Every sparse feature is 0 in 90% of the training rows, so its
+    # interquartile range is 0. Scaled by its range instead (the earlier
+    # fallback), such a feature counted about a third as much as a dense
+    # one, and rows with twice the usual number of active features stayed
+    # close to their neighbours; scaled by 1.349 standard deviations, as a
+    # normal feature's IQR would be, the distance sees them.
+    rng = np.random.RandomState(0)
+    X_train = _sparse_rows(500, 2, rng)
+    X_test = np.vstack([_sparse_rows(200, 2, rng), _sparse_rows(20, 4, rng)])
+    is_anomaly = np.r_[np.zeros(200), np.ones(20)]
+    detector = VAEOutlierDetector(random_state=0).fit(X_train)
+    np.testing.assert_allclose(detector.neighbor_scale_[5:], 1.349 * X_train[:, 5:].std(axis=0))
+
+    def distance_auc(scale):
+        k = detector.n_neighbors
+        fitted = NearestNeighbors(n_neighbors=k).fit(X_train / scale)
+        return roc_auc_score(is_anomaly, fitted.kneighbors(X_test / scale)[0][:, k - 1])
+
+    by_range = detector.neighbor_scale_.copy()
+    by_range[5:] = np.ptp(X_train[:, 5:], axis=0)
+    assert distance_auc(detector.neighbor_scale_) > 0.83
+    assert distance_auc(detector.neighbor_scale_) > distance_auc(by_range) + 0.15
+    elbo_only = VAEOutlierDetector(random_state=0, neighbor_weight=0.0).fit(X_train)
+    combined_auc = roc_auc_score(is_anomaly, -detector.score_samples(X_test))
+    assert combined_auc > roc_auc_score(is_anomaly, -elbo_only.score_samples(X_test)) + 0.02
+
+
 def test_neighbor_term_state_and_score_relations():
     X, _ = _blobs_with_outliers()
     plain = VAEOutlierDetector(**FAST).fit(X)
@@ -362,7 +400,6 @@ def test_neighbor_term_state_and_score_relations():
     assert combined.neighbor_rows_.shape == X.shape and combined.neighbor_nats_ > 0
     # the same network (same seed, same training): the score is the ELBO less
     # neighbor_nats_ times the distance to the k-th neighbour beyond its median
-    from sklearn.neighbors import NearestNeighbors
 
     X_test = np.random.RandomState(1).normal(size=(50, X.shape[1])) * 3
     clipped = np.clip(X_test, combined.clip_low_, combined.clip_high_)
