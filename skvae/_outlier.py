@@ -152,8 +152,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         count equally in units of their spread over the training rows; a row
         scores low when the density model finds it unlikely or when it lies
         far from its training neighbours. 0 gives the plain ELBO. 4 was
-        chosen in eight of the ten folds of the ADBench cross-validation over
-        data sets (both settings; see Notes).
+        chosen in every fold of the ADBench cross-validation over data sets
+        (both settings; see Notes).
     n_neighbors : int, default=20
         Neighbour whose distance makes the local-density term. 20 is the
         choice of the unsupervised ADBench cross-validation (three folds of

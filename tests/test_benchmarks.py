@@ -49,6 +49,7 @@ SCRIPTS = [
     ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
     Smoke("bench_adbench.py", ["adbench_cv_unsupervised_150.md"], data="adbench"),
+    Smoke("explore_adbench_levers.py", ["adbench_levers_unsupervised_1000.md"], data="adbench"),
     Smoke(
         "bench_time_to_quality.py",
         ["time_to_quality.md", "time_to_quality.csv"],
