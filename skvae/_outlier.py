@@ -412,6 +412,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         """
         self.neighbor_scale_, self.neighbor_rows_ = None, None
         self.neighbor_offset_, self.neighbor_nats_ = 0.0, 0.0
+        self._neighbor_tree = None
         if self.neighbor_weight == 0:
             return None
         self.neighbor_scale_ = scale = _neighbor_scale(X)
@@ -420,6 +421,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         if k < 1:  # a single training row: no other row to measure from
             return self._neighbor_distance(X)
         tree = KDTree(self.neighbor_rows_)
+        # Kept for scoring (not saved: skvae.load rebuilds it on each call).
+        self._neighbor_tree = (self.neighbor_rows_, tree)
         distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
         others = distances[:, k]
         # The same query, read with the row counted among its neighbours, is
@@ -446,8 +449,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             return None
         k = min(self.n_neighbors, self.neighbor_rows_.shape[0])
         rows = X / self.neighbor_scale_.astype(X.dtype)
+        cached = getattr(self, "_neighbor_tree", None)
+        if cached is not None and cached[0] is self.neighbor_rows_:
+            tree = cached[1]
+        else:  # a loaded model, or a single training row; scoring must not set state
+            tree = KDTree(self.neighbor_rows_)
         # KDTree: exact distances computed row by row, so subset and order invariant
-        return KDTree(self.neighbor_rows_).query(rows, k=k)[0][:, k - 1]
+        return tree.query(rows, k=k)[0][:, k - 1]
 
     def _clip_bounds(self, X):
         """Per-feature winsorising bounds: the training range widened (see Notes)."""
