@@ -60,7 +60,8 @@ MAX_TRAIN = 1000
 
 def anomaly_scores(X_train, X_test, setting):
     """Variant name -> anomaly scores of the test rows (higher = more anomalous)."""
-    shipped = dict(max_iter=8, neighbor_weight=4.0, n_neighbors=20 if setting == "unsupervised" else 1)
+    k = 20 if setting == "unsupervised" else 1
+    shipped = dict(max_iter=8, neighbor_weight=4.0, n_neighbors=k)
 
     def make(**changes):
         return VAEOutlierDetector(**{**shipped, "random_state": 0, **changes})
@@ -74,7 +75,8 @@ def anomaly_scores(X_train, X_test, setting):
     scores["seeds x3"] = -np.mean([m.score_samples(X_test) for m in seeds], axis=0)
     by_latent = {size: fit(latent_dim=size) for size in (4, 16)}
     by_latent[8] = base
-    scores["latent 4+8+16"] = -np.mean([m.score_samples(X_test) for m in by_latent.values()], axis=0)
+    latent_scores = [m.score_samples(X_test) for m in by_latent.values()]
+    scores["latent 4+8+16"] = -np.mean(latent_scores, axis=0)
     scores["latent 4"] = -by_latent[4].score_samples(X_test)
     scores["latent 16"] = -by_latent[16].score_samples(X_test)
     quantile = QuantileTransformer(
@@ -152,7 +154,8 @@ def main():
         f"# ADBench levers, {args.setting} setting",
         "",
         f"Seed 0, at most {MAX_TRAIN} training rows, the splits of `bench_adbench.py`. "
-        f"Command: `PYTHONPATH=. python benchmarks/explore_adbench_levers.py --setting {args.setting}`.",
+        "Command: `PYTHONPATH=. python benchmarks/explore_adbench_levers.py "
+        f"--setting {args.setting}`.",
         "",
         bench.to_markdown(table.round(3)),
         "",

@@ -16,7 +16,6 @@ _CLIP_STD = 1.0
 _NORMAL_IQR_PER_STD = 1.349  # 2 * 0.6745, quartiles of N(0, 1)
 
 
-
 def _neighbor_scale(X):
     """Per-feature divisor of the neighbour distances: (n_features,) float64.
 
@@ -34,6 +33,7 @@ def _neighbor_scale(X):
     std = _NORMAL_IQR_PER_STD * _column_mean_std(X)[1]
     varies = X.max(axis=0) > X.min(axis=0)  # not a rounding-level std of a constant
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
+
 
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.

@@ -367,10 +367,11 @@ def _sparse_rows(n_rows, n_active, rng):
 def test_neighbor_distance_weighs_mostly_zero_features():
     # Every sparse feature is 0 in 90% of the training rows, so its
     # interquartile range is 0. Scaled by its range instead (the earlier
-    # fallback), such a feature counted about a third as much as a dense
-    # one, and rows with twice the usual number of active features stayed
-    # close to their neighbours; scaled by 1.349 standard deviations, as a
-    # normal feature's IQR would be, the distance sees them.
+    # fallback, 4.2 times 1.349 standard deviations here), such a feature
+    # counted about a quarter as much as a dense one, and rows with twice
+    # the usual number of active features stayed close to their neighbours;
+    # scaled by 1.349 standard deviations, as a normal feature's IQR would
+    # be, the distance sees them.
     rng = np.random.RandomState(0)
     X_train = _sparse_rows(500, 2, rng)
     X_test = np.vstack([_sparse_rows(200, 2, rng), _sparse_rows(20, 4, rng)])
@@ -400,7 +401,6 @@ def test_neighbor_term_state_and_score_relations():
     assert combined.neighbor_rows_.shape == X.shape and combined.neighbor_nats_ > 0
     # the same network (same seed, same training): the score is the ELBO less
     # neighbor_nats_ times the distance to the k-th neighbour beyond its median
-
     X_test = np.random.RandomState(1).normal(size=(50, X.shape[1])) * 3
     clipped = np.clip(X_test, combined.clip_low_, combined.clip_high_)
     scaled = combined.neighbor_rows_
