@@ -109,7 +109,8 @@ def main():
     out = Path(args.out_dir)
     # IsolationForest on the same splits, from the runs file of bench_adbench.py
     runs = pd.read_csv(bench.RESULTS / f"adbench_runs_{args.setting}_{MAX_TRAIN}.csv")
-    forest = runs[runs["detector"] == bench.REFERENCE].set_index("dataset")["roc_auc"]
+    runs = runs[(runs["detector"] == bench.REFERENCE) & (runs["seed"] == 0)]
+    forest = runs.set_index("dataset")["roc_auc"]
     auc = {}
     files = bench.list_datasets(bench.data_dir(args.data_dir))
     if args.quick:
