@@ -295,6 +295,18 @@ def dataset_folds(datasets, n_folds, seed=0):
     return {datasets[i]: rank % n_folds for rank, i in enumerate(order)}
 
 
+def choose_per_fold(auc, n_folds):
+    """(fold, best column on the other folds, held-out sets), for every non-empty fold.
+
+    ``auc`` has one row per data set and one column per candidate.
+    """
+    folds = dataset_folds(list(auc.index), n_folds)
+    for fold in range(n_folds):
+        held_out = [d for d in auc.index if folds[d] == fold]
+        if held_out:
+            yield fold, auc.drop(index=held_out).mean().idxmax(), held_out
+
+
 def cross_validate(per_set, candidates, n_folds):
     """The ``skvae (CV)`` results, chosen for each fold on the other folds.
 
@@ -304,14 +316,8 @@ def cross_validate(per_set, candidates, n_folds):
     """
     names = [candidate_name(c) for c in candidates]
     auc = per_set.pivot(index="dataset", columns="detector", values="roc_auc")[names].dropna()
-    folds = dataset_folds(list(auc.index), n_folds)
     chosen_rows, choices = [], []
-    for fold in range(n_folds):
-        held_out = [d for d in auc.index if folds[d] == fold]
-        if not held_out:
-            continue
-        tuning = auc.loc[[d for d in auc.index if folds[d] != fold]]
-        best = tuning.mean().idxmax()
+    for fold, best, held_out in choose_per_fold(auc, n_folds):
         choices.append(dict(fold=fold, chosen=best, held_out=" ".join(held_out)))
         rows = per_set[(per_set["detector"] == best) & per_set["dataset"].isin(held_out)].copy()
         rows["detector"] = CV_NAME

@@ -141,13 +141,8 @@ def main():
         }
     )
     table.index.name = "variant"
-    folds = bench.dataset_folds(list(auc.index), 5)
     chosen, cv = [], pd.Series(index=auc.index, dtype=float)
-    for fold in range(5):
-        held_out = [d for d in auc.index if folds[d] == fold]
-        if not held_out:
-            continue
-        best = auc.drop(index=held_out).mean().idxmax()
+    for _, best, held_out in bench.choose_per_fold(auc, 5):
         chosen.append(best)
         cv[held_out] = auc.loc[held_out, best]
     cv_gap = cv - forest.loc[cv.index]
