@@ -38,7 +38,9 @@ Files. Runs are appended to ``<out>/adbench_runs_<setting>_<max-train>.csv``
 (one file per configuration, so no run overwrites another's figures);
 ``--resume`` skips runs already there, so the protocol can be run in chunks
 (``--datasets``). The tables go to ``<out>/adbench_cv_<setting>_<max-train>.md``
-and ``.csv``. ``--quick`` runs a tiny smoke test into a temporary folder.
+and ``.csv`` for seed 0 alone, and to ``..._seeds0-1-2.md`` (the seeds named)
+for others; ``--no-run`` only summarises the runs saved. ``--quick`` runs a
+tiny smoke test into a temporary folder.
 
 Usage, from the project root::
 
@@ -414,7 +416,10 @@ def main():
         files = [p for p in files if any(part.lower() in p.stem.lower() for part in args.datasets)]
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.setting}_{args.max_train}"
-    runs_path = out / f"adbench_runs_{stem}.csv"
+    runs_path = out / f"adbench_runs_{stem}.csv"  # every seed's runs, one file
+    # The tables name their seeds (but for seed 0 alone, the oldest tables'
+    # name), so that summarising other seeds never overwrites them.
+    table_stem = stem if args.seeds == [0] else f"{stem}_seeds{'-'.join(map(str, args.seeds))}"
 
     runners = {candidate_name(c): skvae_runner(p) for c, p in candidates.items()}
     runners.update({b: BASELINES[b] for b in baselines})
@@ -462,9 +467,9 @@ def main():
         + to_markdown(auc)
     )
     print(text)
-    (out / f"adbench_cv_{stem}.md").write_text(text)
-    auc.to_csv(out / f"adbench_cv_{stem}.csv", float_format="%.4f")
-    print(f"Wrote {out / f'adbench_cv_{stem}.md'}")
+    (out / f"adbench_cv_{table_stem}.md").write_text(text)
+    auc.to_csv(out / f"adbench_cv_{table_stem}.csv", float_format="%.4f")
+    print(f"Wrote {out / f'adbench_cv_{table_stem}.md'}")
 
 
 if __name__ == "__main__":
