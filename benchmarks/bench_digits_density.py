@@ -292,8 +292,8 @@ def bias_table(n_seeds=5):
             ).fit(X_train)
         network = vae.network_
         with torch.no_grad():
-            x_standardized = network.standardize(x)
-            mean, log_var = network.encode_standardized(x_standardized)
+            x_standardized = network.likelihood.transform(x)
+            mean, log_var = network.encode_transformed(x_standardized)
             exact = closed_form_log_likelihood(network, x_standardized, mean, log_var)
             for n_draws in (16, 32, 64):
                 schemes = {

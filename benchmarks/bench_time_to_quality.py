@@ -207,9 +207,9 @@ def skvae_elbo(vae, X_heldout, noise):
 
         def log_px(x, z):
             decoded = net.decode(z)  # (n_draws, batch, n_features)
-            x = net.standardize(x.to(device))
-            # per-feature log-probabilities, summed over the features
-            return net.likelihood.log_prob(x, decoded).sum(-1) + net.log_jacobian()
+            x = net.likelihood.transform(x.to(device))
+            # per-feature log-probabilities of the raw data, summed over the features
+            return net.likelihood.log_prob(x, decoded).sum(-1)
 
         return heldout_elbo(encode, log_px, x, noise)
     except (AttributeError, TypeError) as error:  # skvae internals moved on

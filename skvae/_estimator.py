@@ -6,7 +6,9 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _MAX_STANDARDIZED, _ROW_BLOCK, BaseVAE, _padded
+from ._base import BaseVAE
+from ._columns import MAX_STANDARDIZED
+from ._inference import chunks, padded, whole_blocks
 from ._threads import torch_threads
 
 
@@ -140,7 +142,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     Attributes
     ----------
     network_ : torch.nn.Module
-        The trained VAE (encoder, decoder, likelihood).
+        The trained VAE (encoder, decoder, likelihood, prior).
     n_iter_ : int
         Number of epochs run (over every ``fit`` with ``warm_start`` and
         every ``partial_fit`` call).
@@ -272,8 +274,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         X = self._validate_for_inference(X)
         self._check_representable(X)
         # Whole row blocks, so a row's code does not depend on the rows around it.
-        chunk_rows = max(_ROW_BLOCK, self._chunk_rows() // _ROW_BLOCK * _ROW_BLOCK)
-        return self._map_rows(X, _padded(lambda x: self.network_.encode(x)[0]), chunk_rows)
+        chunk_rows = whole_blocks(self._chunk_rows())
+        return self._map_rows(X, padded(self._latent_means), chunk_rows)
+
+    def _latent_means(self, batch):
+        return self.network_.encode(batch.values, batch.mask)[0]
 
     def inverse_transform(self, X):
         """Decode latent codes to the decoder's mean in the data space.
@@ -295,14 +300,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"latent_dim={self.latent_dim} latent features."
             )
-        if Z.size and max(Z.max(), -Z.min()) > _MAX_STANDARDIZED:
-            row, column = np.argwhere(np.abs(Z) > _MAX_STANDARDIZED)[0]
+        if Z.size and max(Z.max(), -Z.min()) > MAX_STANDARDIZED:
+            row, column = np.argwhere(np.abs(Z) > MAX_STANDARDIZED)[0]
             raise ValueError(
                 f"X[{row}, {column}] = {float(Z[row, column])!r} is beyond what the model "
-                f"can represent: latent codes must lie within +/-{_MAX_STANDARDIZED:g} "
+                f"can represent: latent codes must lie within +/-{MAX_STANDARDIZED:g} "
                 "(the prior is N(0, I))."
             )
-        return self._map_rows(Z, self.network_.decode_mean, self._chunk_rows())
+        return self._map_rows(
+            Z, lambda batch: self.network_.decode_mean(batch.values), self._chunk_rows()
+        )
 
     def interpolate(self, x_start, x_end, n_steps=10):
         """Decode a straight path in latent space between two inputs.
@@ -342,9 +349,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             raise ValueError(f"n_steps must be an integer of at least 2, got {n_steps!r}.")
         ends = [self._validate_one_row(x_start, "x_start"), self._validate_one_row(x_end, "x_end")]
         dtype = np.result_type(*ends)
-        encode = lambda x: self.network_.encode(x)[0]  # noqa: E731 - latent means
         z_start, z_end = (
-            self._map_rows(x, encode, self._chunk_rows())[0].astype(np.float64) for x in ends
+            self._map_rows(x, self._latent_means, self._chunk_rows())[0].astype(np.float64)
+            for x in ends
         )
         t = np.linspace(0.0, 1.0, n_steps)[:, None]  # (n_steps, 1)
         path = (1.0 - t) * z_start + t * z_end  # (n_steps, latent_dim)
@@ -362,7 +369,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     def sample(self, n_samples=1, *, random_state=None, return_mean=False):
         """Draw new data from the fitted generative model.
 
-        z ~ N(0, I), then x ~ p(x | z).
+        z ~ p(z), the prior (N(0, I)), then x ~ p(x | z).
 
         Parameters
         ----------
@@ -389,17 +396,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         seed = int(check_random_state(random_state).randint(2**31 - 1))
         device = self._device()
         generator = torch.Generator(device).manual_seed(seed)
-        chunk_rows = self._chunk_rows()
+        network = self.network_
         out = np.empty((n_samples, self.n_features_in_), dtype=self.training_dtype_)
         with torch_threads(self.n_threads_), torch.inference_mode():
-            for start in range(0, n_samples, chunk_rows):
-                rows = min(chunk_rows, n_samples - start)
-                z = torch.randn((rows, self.latent_dim), generator=generator, device=device)
+            for start, stop in chunks(n_samples, self._chunk_rows()):
+                z = network.prior.sample(stop - start, generator, device)
                 if return_mean:
-                    x = self.network_.decode_mean(z)
+                    x = network.decode_mean(z)
                 else:
-                    x = self.network_.decode_sample(z, generator)
-                out[start : start + rows] = x.cpu().numpy()
+                    x = network.decode_sample(z, generator)
+                out[start:stop] = x.cpu().numpy()
         return out
 
     def __sklearn_tags__(self):

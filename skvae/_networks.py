@@ -1,26 +1,26 @@
 """Torch modules: encoders and decoders (MLP and convolutional) and the VAE.
 
-The VAE composes three modules with a small contract:
+The VAE composes four parts with a small contract:
 
-* an **encoder**, ``forward(x_standardized) -> (mean, log_var)``, each of shape
+* an **encoder**, ``forward(encoder_input) -> (mean, log_var)``, each of shape
   ``(..., latent_dim)``;
-* a **decoder**, ``forward(z) -> (..., n_features)``, the raw parameters of
-  p(x | z) in the standardised space, and ``affine_weight()``, the matrix W
-  of ``W z + b`` when the decoder is affine (else None);
-* a **likelihood** (see ``_likelihoods``), per-feature ``log_prob``, ``mean``
-  and ``sample``.
+* a **decoder**, ``forward(z) -> (..., n_outputs)``, the raw parameters of
+  p(x | z), and ``affine_weight()``, the matrix W of ``W z + b`` when the
+  decoder is affine (else None);
+* a **likelihood** (see ``_likelihoods``): it owns the transform of the raw
+  data into the encoder's input (the Gaussian's standardisation), gives
+  per-column log-probabilities of the raw data, and declares the widths
+  ``n_inputs`` and ``n_outputs`` that the encoder and decoder are built with;
+* a **prior** p(z) (see ``_priors``).
 
-Encoder and decoder carry ``n_features`` and ``latent_dim`` and report
-``activation_elements_per_row()``, the widest intermediate tensor per row, so
-that inference can bound its memory. Each of the three initialises every
-parameter it owns with ``reset_parameters(generator)``; the VAE refuses any
-parameter none of them owns, so a network built on the meta device and moved
-with ``to_empty`` never keeps uninitialised memory.
-
-The VAE works on raw data: it standardises its input with fixed buffers
-(``input_shift``, ``input_scale``) set from the training data, and all
-densities it reports are densities of the raw data (the log-Jacobian of the
-standardisation is included). Plain PyTorch: no numpy, no scikit-learn.
+Encoder and decoder carry ``n_features`` (their input and output widths) and
+``latent_dim`` and report ``activation_elements_per_row()``, the widest
+intermediate tensor per row, so that inference can bound its memory. Each
+part initialises every parameter it owns with ``reset_parameters(generator)``;
+the VAE refuses any parameter none of them owns, so a network built on the
+meta device and moved with ``to_empty`` never keeps uninitialised memory.
+All densities the VAE reports are densities of the raw data. Plain PyTorch:
+no numpy, no scikit-learn.
 """
 
 import math
@@ -28,7 +28,8 @@ import math
 import torch
 from torch import nn
 
-from ._likelihoods import make_likelihood
+from ._likelihoods import CompositeLikelihood, make_likelihood
+from ._priors import StandardNormalPrior
 
 # Bounds of the posterior log-variance, approached smoothly over the last
 # LOG_VAR_MARGIN (see ``bound_log_var``): the identity on [-20, 5].
@@ -247,34 +248,48 @@ class ConvDecoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """A variational autoencoder on raw (unstandardised) data.
+    """A variational autoencoder on raw data, from four parts.
 
     Parameters
     ----------
     encoder : nn.Module
-        ``forward(x_standardized) -> (mean, log_var)``; has ``n_features``,
-        ``latent_dim``, ``reset_parameters(generator)`` and
-        ``activation_elements_per_row()``.
+        ``forward(encoder_input) -> (mean, log_var)``; has ``n_features``
+        (its input width), ``latent_dim``, ``reset_parameters(generator)``
+        and ``activation_elements_per_row()``.
     decoder : nn.Module
-        ``forward(z) -> (..., n_features)``; has the same attributes as the
-        encoder and ``affine_weight()``.
+        ``forward(z) -> (..., n_features)``, the raw parameters of p(x | z);
+        has the same attributes as the encoder (``n_features`` is its output
+        width) and ``affine_weight()``.
     likelihood : nn.Module
-        The decoder distribution (see ``_likelihoods``).
+        The decoder distribution (see ``_likelihoods``): it turns raw values
+        into the encoder's input and reads the decoder's outputs.
+    prior : nn.Module, default=None
+        p(z) (see ``_priors``); N(0, I) when None.
     """
 
-    def __init__(self, encoder, decoder, likelihood):
+    def __init__(self, encoder, decoder, likelihood, prior=None):
         super().__init__()
-        if (encoder.n_features, encoder.latent_dim) != (decoder.n_features, decoder.latent_dim):
+        if encoder.latent_dim != decoder.latent_dim:
             raise ValueError(
-                f"The encoder maps {encoder.n_features} features to {encoder.latent_dim} "
-                f"latent dimensions, but the decoder maps {decoder.latent_dim} latent "
-                f"dimensions to {decoder.n_features} features."
+                f"The encoder maps to {encoder.latent_dim} latent dimensions, but the "
+                f"decoder maps from {decoder.latent_dim}."
+            )
+        n_inputs = getattr(likelihood, "n_inputs", None)
+        n_outputs = getattr(likelihood, "n_outputs", None)
+        if n_inputs is not None and encoder.n_features != n_inputs:
+            raise ValueError(
+                f"The encoder reads {encoder.n_features} inputs, but the likelihood gives "
+                f"{n_inputs}."
+            )
+        if n_outputs is not None and decoder.n_features != n_outputs:
+            raise ValueError(
+                f"The decoder gives {decoder.n_features} outputs, but the likelihood reads "
+                f"{n_outputs}."
             )
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
-        self.register_buffer("input_shift", torch.zeros(encoder.n_features))
-        self.register_buffer("input_scale", torch.ones(encoder.n_features))
+        self.prior = StandardNormalPrior(encoder.latent_dim) if prior is None else prior
 
     @property
     def latent_dim(self):
@@ -282,24 +297,34 @@ class VAE(nn.Module):
 
     @property
     def n_features(self):
-        return self.encoder.n_features
+        """The number of raw data columns."""
+        n_columns = getattr(self.likelihood, "n_columns", None)
+        return self.encoder.n_features if n_columns is None else n_columns
+
+    def _parts(self):
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "likelihood": self.likelihood,
+            "prior": self.prior,
+        }
 
     def reset_parameters(self, generator):
         """Initialise every parameter from ``generator``; refuse any none of the parts owns.
 
-        The encoder, the decoder and the likelihood each initialise their
-        own parameters, in that order; the standardisation is reset to the
-        identity. A parameter outside the three, or one the three leave
-        untouched, raises a RuntimeError instead of keeping whatever memory
-        it was allocated with.
+        The encoder, the decoder, the likelihood and the prior each
+        initialise their own parameters and buffers, in that order. A
+        parameter outside the four, or one the four leave untouched, raises
+        a RuntimeError instead of keeping whatever memory it was allocated
+        with.
         """
-        parts = {"encoder": self.encoder, "decoder": self.decoder, "likelihood": self.likelihood}
+        parts = self._parts()
         owned = {id(p) for part in parts.values() for p in part.parameters()}
         stray = [name for name, p in self.named_parameters() if id(p) not in owned]
         if stray:
             raise RuntimeError(
-                f"Parameters {stray} belong to none of the VAE's encoder, decoder and "
-                "likelihood, so nothing would initialise them."
+                f"Parameters {stray} belong to none of the VAE's encoder, decoder, "
+                "likelihood and prior, so nothing would initialise them."
             )
         for name, part in parts.items():
             if not callable(getattr(part, "reset_parameters", None)):
@@ -307,15 +332,13 @@ class VAE(nn.Module):
         tensors = [
             (name, t)
             for name, t in [*self.named_parameters(), *self.named_buffers()]
-            if t.is_floating_point() and name not in ("input_shift", "input_scale")
+            if t.is_floating_point()
         ]
         with torch.no_grad():
             for _, tensor in tensors:
                 tensor.fill_(math.nan)  # a sentinel: whatever stays NaN was not initialised
             for part in parts.values():
                 part.reset_parameters(generator)
-            self.input_shift.zero_()
-            self.input_scale.fill_(1.0)
         missed = [name for name, tensor in tensors if tensor.isnan().any()]
         if missed:
             raise RuntimeError(f"reset_parameters left {missed} uninitialised.")
@@ -327,28 +350,24 @@ class VAE(nn.Module):
         )
 
     def affine_weight(self):
-        """The decoder's W of shape (n_features, latent_dim) when it is affine, else None."""
+        """The decoder's W of shape (n_outputs, latent_dim) when it is affine, else None."""
         return self.decoder.affine_weight()
 
     @property
     def has_closed_form_reconstruction(self):
         """E_q[log p(x|z)] is exact for an affine decoder with a Gaussian likelihood."""
-        return hasattr(self.likelihood, "expected_log_prob") and self.affine_weight() is not None
+        return bool(getattr(self.likelihood, "has_expected_log_prob", False)) and (
+            self.affine_weight() is not None
+        )
 
-    def standardize(self, x):
-        return (x - self.input_shift) / self.input_scale
-
-    def log_jacobian(self):
-        """log |d x_standardised / d x|, added to every density of raw x."""
-        return -self.input_scale.log().sum()
-
-    def encode(self, x):
+    def encode(self, x, mask=None):
         """Posterior mean and log-variance for raw ``x``: 2 x (batch, latent_dim)."""
-        return self.encode_standardized(self.standardize(x))
+        x_t = self.likelihood.transform(x)
+        return self.encode_transformed(x_t, mask)
 
-    def encode_standardized(self, x_standardized):
-        """:meth:`encode` for input already passed through :meth:`standardize`."""
-        mean, log_var = self.encoder(x_standardized)
+    def encode_transformed(self, x_t, mask=None):
+        """:meth:`encode` for values already passed through ``likelihood.transform``."""
+        mean, log_var = self.encoder(self.likelihood.encoder_input(x_t, mask))
         return mean, self._posterior_log_var(log_var)
 
     @staticmethod
@@ -368,17 +387,16 @@ class VAE(nn.Module):
         return mean + (0.5 * log_var).exp() * noise
 
     def decode(self, z):
-        """Decoder output (standardised space) for latent codes ``z``: (..., n_features)."""
+        """Decoder output (the likelihood's parameters) for latent codes ``z``."""
         return self.decoder(z)
 
     def decode_mean(self, z):
         """E[x | z] in the raw data space."""
-        return self.likelihood.mean(self.decode(z)) * self.input_scale + self.input_shift
+        return self.likelihood.mean(self.decode(z))
 
     def decode_sample(self, z, generator):
         """One draw x ~ p(x | z) in the raw data space."""
-        sample = self.likelihood.sample(self.decode(z), generator)
-        return sample * self.input_scale + self.input_shift
+        return self.likelihood.sample(self.decode(z), generator)
 
 
 def bound_log_var(log_var, low=LOG_VAR_MIN, high=LOG_VAR_MAX, margin=LOG_VAR_MARGIN):
@@ -409,8 +427,12 @@ def build_vae(
 ):
     """The VAE the estimators fit: MLP networks, or convolutional ones for ``image_shape``.
 
-    Parameters are not initialised: call ``reset_parameters(generator)``
-    (after ``to_empty`` when built on the meta device).
+    ``likelihood`` is a likelihood module (the estimators pass the composite
+    their column description builds) or the name of one, which gives a
+    composite of one block over every column; the encoder's and decoder's
+    widths come from it. Parameters are not initialised: call
+    ``reset_parameters(generator)`` (after ``to_empty`` when built on the
+    meta device).
 
     Examples
     --------
@@ -423,20 +445,20 @@ def build_vae(
     >>> vae.activation_elements_per_row()  # the decoder's 32 x 28 x 28 feature map
     25088
     """
+    if isinstance(likelihood, str):
+        likelihood = CompositeLikelihood(
+            [(range(n_features), make_likelihood(likelihood, n_features, min_variance))]
+        )
+    n_inputs, n_outputs = likelihood.n_inputs, likelihood.n_outputs
     if image_shape is None:
-        encoder = MLPEncoder(n_features, hidden_layer_sizes, latent_dim, activation)
-        decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_features, activation)
+        encoder = MLPEncoder(n_inputs, hidden_layer_sizes, latent_dim, activation)
+        decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_outputs, activation)
     else:
-        if math.prod(image_shape) != n_features:
+        if not math.prod(image_shape) == n_features == n_inputs == n_outputs:
             raise ValueError(
                 f"image_shape={tuple(image_shape)} holds {math.prod(image_shape)} values, "
                 f"but the rows have {n_features} features."
             )
         encoder = ConvEncoder(image_shape, hidden_layer_sizes, latent_dim, activation)
         decoder = ConvDecoder(latent_dim, hidden_layer_sizes, image_shape, activation)
-    return VAE(encoder, decoder, make_likelihood(likelihood, n_features, min_variance))
-
-
-def reset_parameters(module, generator):
-    """``module.reset_parameters(generator)``: kept for callers of the old function."""
-    module.reset_parameters(generator)
+    return VAE(encoder, decoder, likelihood, StandardNormalPrior(latent_dim))

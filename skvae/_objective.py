@@ -1,23 +1,31 @@
-"""The VAE objective: analytic KL, per-sample ELBO, importance-weighted bound.
+"""The VAE objective: per-draw log-weights, the ELBO and the importance-weighted bound.
 
-All functions take raw (unstandardised) data ``x`` of shape (batch, n_features)
-and return one value per row, in nats, as a density of the raw data.
-Plain PyTorch: no numpy, no scikit-learn.
+All functions take a batch of raw data (a :class:`~skvae._batch.Batch`, or a
+tensor of its values) of shape (batch, n_features), and return one value per
+row (or per row and feature), in nats, as a density of the raw data. Only the
+parts' methods are called: the likelihood's ``transform``, ``log_prob`` and
+``expected_log_prob``, the prior's ``log_prob`` and ``kl``, and the VAE's
+``encode``, ``reparameterize`` and ``decode``. A mask in the batch (0 where a
+value is missing) leaves those entries out of every term. Plain PyTorch: no
+numpy, no scikit-learn.
+
+The core is :func:`log_weights`, per draw z_k = mean + sigma * noise_k::
+
+    log p(x | z_k) + kl_weight * (log p(z_k) - log q(z_k | x))
+
+The importance-weighted bound is its log-mean-exp over the draws. The ELBO
+is its mean, with two exact shortcuts where the parts offer them: the
+prior's closed-form KL, and the closed-form reconstruction term of an affine
+decoder with a Gaussian likelihood.
 """
 
 import math
 
 import torch
 
+from ._batch import as_batch
+
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def gaussian_kl(mean, log_var):
-    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per row: (batch, d) -> (batch,).
-
-    Closed form from Kingma & Welling (2013), appendix B.
-    """
-    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
 
 
 def _whiten(draws):
@@ -138,107 +146,150 @@ def row_keyed_normal_draws(x, n_draws, latent_dim, seed=0):
     return normal.reshape(x.shape[0], n_draws, latent_dim).transpose(0, 1)
 
 
-def monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise):
+def _encoded(vae, data):
+    """The batch, its transformed values and the posterior: (batch, x_t, mean, log_var)."""
+    batch = as_batch(data)
+    x_t = vae.likelihood.transform(batch.values)
+    mean, log_var = vae.encode_transformed(x_t, batch.mask)
+    return batch, x_t, mean, log_var
+
+
+def posterior_log_prob(noise, log_var):
+    """log q(z | x) at z = mean + sigma * noise, from the standard draw ``noise``: (...,)."""
+    return -0.5 * (noise.pow(2) + _LOG_2PI + log_var).sum(-1)
+
+
+def draw_log_weights(vae, x_t, mean, log_var, noise, kl_weight=1.0, mask=None):
+    """Per-draw log-weights for transformed values ``x_t``: (n_draws, batch).
+
+    ``log p(x | z_k)`` summed over the observed columns, plus ``kl_weight``
+    times ``log p(z_k) - log q(z_k | x)``, for z_k = mean + sigma * noise_k
+    and ``noise`` of shape (n_draws, batch or 1, latent_dim).
+    """
+    z = vae.reparameterize(mean, log_var, noise)  # (n_draws, batch, latent_dim)
+    log_likelihood = vae.likelihood.log_prob(x_t, vae.decode(z), mask).sum(-1)
+    log_prior = vae.prior.log_prob(z)
+    log_posterior = posterior_log_prob(noise, log_var)
+    return log_likelihood + kl_weight * log_prior - kl_weight * log_posterior
+
+
+def log_weights(vae, data, noise, kl_weight=1.0):
+    """Per-draw log-weights log p(x, z_k)/q(z_k|x) (KL part times ``kl_weight``): (K, batch).
+
+    The importance weights of the K draws ``mean + sigma * noise`` for each
+    row, for callers that resample by them (an imputer's sampling
+    importance resampling) or average them in their own way.
+    """
+    batch, x_t, mean, log_var = _encoded(vae, data)
+    return draw_log_weights(vae, x_t, mean, log_var, noise, kl_weight, batch.mask)
+
+
+def monte_carlo_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask=None):
     """E_q[log p(x_j|z)] per row and feature, averaged over given draws: (batch, n_features).
 
     ``z = mean + sigma * noise`` with ``noise`` of shape
     (n_draws, batch or 1, latent_dim); the result is the mean of the
-    per-feature ``log p(x_j | z)`` over the draws, in the standardised space.
+    per-feature ``log p(x_j | z)`` over the draws, for the transformed
+    values ``x_t`` (``vae.likelihood.transform(x)``).
     """
     if noise.shape[0] == 1:  # one draw (a training step): stay 2-d, no average
         noise = noise[0]  # (batch or 1, latent_dim)
     z = vae.reparameterize(mean, log_var, noise)  # ([n_draws,] batch, latent_dim)
-    log_likelihood = vae.likelihood.log_prob(x_standardized, vae.decode(z))
+    log_likelihood = vae.likelihood.log_prob(x_t, vae.decode(z), mask)
     return log_likelihood if noise.dim() == 2 else log_likelihood.mean(0)
 
 
-def closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var):
+def closed_form_log_likelihood_per_feature(vae, x_t, mean, log_var, mask=None):
     """E_q[log p(x_j|z)] per row and feature, exactly, for an affine Gaussian decoder.
 
     If the decoder output is ``W z + b`` and ``z ~ N(m, diag(s2))``, it has
-    mean ``W m + b`` and per-feature variance ``W^2 s2``. Returns
+    mean ``W m + b`` and per-output variance ``W^2 s2``. Returns
     (batch, n_features).
     """
-    weight = vae.affine_weight()  # (n_features, latent_dim)
-    decoded_mean = vae.decode(mean)  # (batch, n_features)
-    decoded_variance = log_var.exp() @ weight.pow(2).T  # (batch, n_features)
-    return vae.likelihood.expected_log_prob(x_standardized, decoded_mean, decoded_variance)
+    weight = vae.affine_weight()  # (n_outputs, latent_dim)
+    decoded_mean = vae.decode(mean)  # (batch, n_outputs)
+    decoded_variance = log_var.exp() @ weight.pow(2).T  # (batch, n_outputs)
+    return vae.likelihood.expected_log_prob(x_t, decoded_mean, decoded_variance, mask)
 
 
-def expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise):
+def expected_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask=None):
     """The reconstruction term E_q[log p(x_j|z)] per row and feature: (batch, n_features).
 
-    In the standardised space. Exact for an affine decoder with Gaussian
-    noise; otherwise the average over the latent draws
-    ``mean + sigma * noise`` with ``noise`` of shape
+    Exact for an affine decoder with Gaussian noise; otherwise the average
+    over the latent draws ``mean + sigma * noise`` with ``noise`` of shape
     (n_draws, batch or 1, latent_dim). Its sum over features is the ELBO's
-    reconstruction term; a feature mask or a per-feature explanation of the
-    score works on it before that sum.
+    reconstruction term; a per-feature explanation of the score works on it
+    before that sum.
     """
     if vae.has_closed_form_reconstruction:
-        return closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var)
-    return monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise)
+        return closed_form_log_likelihood_per_feature(vae, x_t, mean, log_var, mask)
+    return monte_carlo_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask)
 
 
-def monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise):
+def monte_carlo_log_likelihood(vae, x_t, mean, log_var, noise, mask=None):
     """:func:`monte_carlo_log_likelihood_per_feature` summed over features: (batch,)."""
-    return monte_carlo_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise).sum(-1)
+    return monte_carlo_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask).sum(-1)
 
 
-def closed_form_log_likelihood(vae, x_standardized, mean, log_var):
+def closed_form_log_likelihood(vae, x_t, mean, log_var, mask=None):
     """:func:`closed_form_log_likelihood_per_feature` summed over features: (batch,)."""
-    return closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var).sum(-1)
+    return closed_form_log_likelihood_per_feature(vae, x_t, mean, log_var, mask).sum(-1)
 
 
-def expected_log_likelihood(vae, x_standardized, mean, log_var, noise):
-    """E_q[log p(x|z)] per row, in the standardised space: (batch,).
+def expected_log_likelihood(vae, x_t, mean, log_var, noise, mask=None):
+    """E_q[log p(x|z)] per row: (batch,), the sum of the per-feature terms."""
+    return expected_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask).sum(-1)
 
-    The sum over features of :func:`expected_log_likelihood_per_feature`.
+
+def kl_term(vae, mean, log_var, noise):
+    """KL(q(z|x) || p(z)) per row: the prior's closed form, else the average over the draws."""
+    if callable(getattr(vae.prior, "kl", None)):
+        return vae.prior.kl(mean, log_var)
+    z = vae.reparameterize(mean, log_var, noise)  # (n_draws, batch, latent_dim)
+    return (posterior_log_prob(noise, log_var) - vae.prior.log_prob(z)).mean(0)
+
+
+def elbo(vae, data, noise, kl_weight=1.0):
+    """Per-row evidence lower bound E_q[log p(x|z)] - kl_weight * KL: (batch,).
+
+    The mean of :func:`log_weights` over the draws, with the closed forms of
+    the KL and of the reconstruction term used where the parts have them.
     """
-    return expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise).sum(-1)
+    batch, x_t, mean, log_var = _encoded(vae, data)
+    reconstruction = expected_log_likelihood(vae, x_t, mean, log_var, noise, batch.mask)
+    return reconstruction - kl_weight * kl_term(vae, mean, log_var, noise)
 
 
-def elbo(vae, x, noise, kl_weight=1.0):
-    """Per-row evidence lower bound E_q[log p(x|z)] - kl_weight * KL: (batch,)."""
-    x_standardized = vae.standardize(x)
-    mean, log_var = vae.encode_standardized(x_standardized)
-    reconstruction = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
-    return reconstruction - kl_weight * gaussian_kl(mean, log_var) + vae.log_jacobian()
-
-
-def elbo_per_feature(vae, x, noise):
+def elbo_per_feature(vae, data, noise):
     """The ELBO (KL weight 1) split over the features: (batch, n_features).
 
-    Feature j gets its expected reconstruction term E_q[log p(x_j|z)], its
-    share of the log-Jacobian, and an equal share KL / n_features of the KL
-    term (which belongs to no feature). The row sums equal :func:`elbo`.
+    Feature j gets its expected reconstruction term E_q[log p(x_j|z)] (with
+    its share of the log-Jacobian of the likelihood's transform) and an
+    equal share KL / n_features of the KL term, which belongs to no feature.
+    The row sums equal :func:`elbo`, up to rounding.
     """
-    x_standardized = vae.standardize(x)
-    mean, log_var = vae.encode_standardized(x_standardized)
+    batch, x_t, mean, log_var = _encoded(vae, data)
     reconstruction = expected_log_likelihood_per_feature(
-        vae, x_standardized, mean, log_var, noise
+        vae, x_t, mean, log_var, noise, batch.mask
     )  # (batch, n_features)
-    kl_share = gaussian_kl(mean, log_var).unsqueeze(-1) / x.shape[-1]  # (batch, 1)
-    return reconstruction - kl_share - vae.input_scale.log()
+    kl_share = kl_term(vae, mean, log_var, noise).unsqueeze(-1) / reconstruction.shape[-1]
+    return reconstruction - kl_share
 
 
-def importance_weighted_bound(vae, x, noise, chunk_size=64):
+def importance_weighted_bound(vae, data, noise, chunk_size=64):
     """Importance-weighted bound of Burda et al. (2016) per row: (batch,).
 
-    log (1/K) sum_k p(x, z_k) / q(z_k | x) with z_k = mean + sigma * noise_k,
-    for ``noise`` of shape (K, 1 or batch, latent_dim). It equals the ELBO's
-    Monte Carlo estimate for K = 1 and rises towards log p(x) as K grows. The
-    K draws are processed ``chunk_size`` at a time with a running logsumexp.
+    log (1/K) sum_k p(x, z_k) / q(z_k | x), the log-mean-exp of
+    :func:`log_weights`, for ``noise`` of shape (K, 1 or batch, latent_dim).
+    It equals the ELBO's Monte Carlo estimate for K = 1 and rises towards
+    log p(x) as K grows. The K draws are processed ``chunk_size`` at a time
+    with a running logsumexp.
     """
-    x_standardized = vae.standardize(x)
-    mean, log_var = vae.encode_standardized(x_standardized)
+    batch, x_t, mean, log_var = _encoded(vae, data)
     total = None
     for start in range(0, noise.shape[0], chunk_size):
         eps = noise[start : start + chunk_size]  # (k, 1 or batch, latent_dim)
-        z = vae.reparameterize(mean, log_var, eps)  # (k, batch, latent_dim)
-        log_likelihood = vae.likelihood.log_prob(x_standardized, vae.decode(z)).sum(-1)
-        log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
-        log_posterior = -0.5 * (eps.pow(2) + _LOG_2PI + log_var).sum(-1)
-        chunk = torch.logsumexp(log_likelihood + log_prior - log_posterior, dim=0)
+        weights = draw_log_weights(vae, x_t, mean, log_var, eps, 1.0, batch.mask)  # (k, batch)
+        chunk = torch.logsumexp(weights, dim=0)
         total = chunk if total is None else torch.logaddexp(total, chunk)
-    return total - math.log(noise.shape[0]) + vae.log_jacobian()
+    return total - math.log(noise.shape[0])

@@ -8,7 +8,9 @@ from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._base import BaseVAE, _column_mean_std, _keep_state_on_error
+from ._base import BaseVAE
+from ._state import keep_state_on_error
+from ._columns import column_mean_std
 
 # Test inputs are winsorised to the training range widened by this many
 # training standard deviations per feature before scoring (see Notes).
@@ -30,7 +32,7 @@ def _neighbor_scale(X):
     """
     q1, q3 = np.percentile(X, [25, 75], axis=0)
     iqr = q3 - q1
-    std = _NORMAL_IQR_PER_STD * _column_mean_std(X)[1]
+    std = _NORMAL_IQR_PER_STD * column_mean_std(X)[1]
     varies = X.max(axis=0) > X.min(axis=0)  # not a rounding-level std of a constant
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
 
@@ -366,7 +368,7 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_keep_state_on_error
+    @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the VAE on ``X`` and set the threshold ``offset_``.
@@ -462,10 +464,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
 
     def _clip_bounds(self, X):
         """Per-feature winsorising bounds: the training range widened (see Notes)."""
-        width = _CLIP_STD * _column_mean_std(X)[1]  # no float64 copy of X
+        width = _CLIP_STD * column_mean_std(X)[1]  # no float64 copy of X
         low, high = X.min(axis=0) - width, X.max(axis=0) + width
-        if self.likelihood == "bernoulli":  # the support of the decoder
-            low, high = np.maximum(low, 0.0), np.minimum(high, 1.0)
+        # Cut to each column's support (e.g. [0, 1] for Bernoulli columns).
+        low, high = self._column_description(X.shape[1]).clip_bounds(low, high)
         return low.astype(X.dtype), high.astype(X.dtype)
 
     def _scoring_input(self, X):

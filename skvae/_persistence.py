@@ -5,7 +5,9 @@ dict (on the CPU); its metadata holds one JSON document under the key
 ``"skvae"`` with the format version, the skvae version that wrote it, the
 estimator's class name, its parameters, its fitted attributes (everything
 public that ends with an underscore, except the network) and a SHA-256
-checksum of all of this and of the weights. Fitted numeric arrays of more
+checksum of all of this and of the weights, and the column description
+(``_columns``: each block of columns with its likelihood and fitted
+standardisation). Fitted numeric arrays of more
 than ``_INLINE_ELEMENTS`` values (the detector's training rows for its
 neighbour term) are stored as tensors named ``fitted.<attribute>``, not as
 JSON text: safetensors caps its metadata at 100 MB, and binary is exact
@@ -35,11 +37,15 @@ from safetensors.torch import load as _load_tensors
 from safetensors.torch import save as _save_tensors
 from sklearn.utils.validation import check_is_fitted
 
+from ._columns import ColumnDescription
 from ._threads import resolve_n_threads
 
 FORMAT = "skvae"
 # 2: large fitted arrays as tensors (files of version 1 hold every array as JSON).
-FORMAT_VERSION = 2
+# 3: the column description in the document, and the standardisation in the
+#    likelihood's buffers (versions 1 and 2 kept it in the VAE's input_shift
+#    and input_scale; they are rebuilt on load, see _upgrade_weights).
+FORMAT_VERSION = 3
 # Format versions this code reads; older ones would be upgraded here.
 _OLDEST_READABLE_VERSION = 1
 # Not written: the network (its weights are the tensors) and the thread count,
@@ -212,6 +218,7 @@ def save(estimator, path):
         "class": type(estimator).__name__,
         "params": _saved_params(estimator),
         "fitted": fitted,
+        "columns": estimator._columns.to_json(),
     }
     document["sha256"] = _checksum(document, tensors)
     data = _save_tensors(tensors, metadata={FORMAT: json.dumps(document)})
@@ -347,19 +354,54 @@ def load(path, *, device="cpu"):
         if not name.endswith("_") or name.startswith("_") or name in _NOT_SAVED:
             raise ValueError(f"{path!s} holds an unexpected attribute {name!r}.")
         setattr(estimator, name, _decode(value, arrays))
+    if document["format_version"] >= 3:
+        columns = ColumnDescription.from_json(document["columns"])
+    else:
+        columns = estimator._column_description(estimator.n_features_in_)
     network = estimator._empty_network(
         estimator.n_features_in_,
         estimator._check_hidden_layer_sizes(),
         estimator._check_image_shape(estimator.n_features_in_),
+        columns,
     )
+    if document["format_version"] < 3:
+        weights = _upgrade_weights(weights, columns, network)
     try:
         network.load_state_dict(weights, strict=True)
     except RuntimeError as error:
         raise ValueError(
             f"The weights in {path!s} do not fit the network its parameters describe: {error}"
         ) from error
+    estimator._columns = columns
     estimator.network_ = network.eval().to(device)
     estimator.n_threads_ = resolve_n_threads(
         estimator.n_threads, n_parameters=sum(p.numel() for p in network.parameters())
     )
     return estimator
+
+
+def _upgrade_weights(weights, columns, network):
+    """The weights of a version 1 or 2 file, in today's layout; fills ``columns``' statistics.
+
+    Those files hold one likelihood over every column, the standardisation
+    as the VAE's ``input_shift`` and ``input_scale``, and the likelihood's
+    parameters under ``likelihood.``. Today the likelihood is a composite of
+    one block that owns its standardisation (``likelihood.parts.0.shift``
+    and ``.scale``, for a Gaussian), and the column description keeps it
+    too; the values are the same, so the model scores as it did.
+    """
+    weights = dict(weights)
+    shift, scale = weights.pop("input_shift", None), weights.pop("input_scale", None)
+    upgraded = {}
+    for name, tensor in weights.items():
+        if name.startswith("likelihood."):
+            name = "likelihood.parts.0." + name[len("likelihood.") :]
+        upgraded[name] = tensor
+    expected = network.state_dict()
+    if "likelihood.parts.0.shift" in expected and shift is not None:
+        upgraded["likelihood.parts.0.shift"] = shift
+        upgraded["likelihood.parts.0.scale"] = scale
+        (block,) = columns.blocks
+        block.shift = shift.double().numpy()
+        block.scale = scale.double().numpy()
+    return upgraded

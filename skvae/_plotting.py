@@ -15,7 +15,6 @@ a perfect square (64 -> 8 x 8, 784 -> 28 x 28).
 import math
 
 import numpy as np
-from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted
 
 # Cells of an image grid are separated by this many pixels (drawn blank).
@@ -96,9 +95,12 @@ def resolve_image_shape(estimator, image_shape, n_features):
 
 
 def _value_range(estimator, *arrays):
-    """Colour scale shared by every cell of a picture: [0, 1] for Bernoulli data."""
-    if getattr(estimator, "likelihood", None) == "bernoulli":
-        return (0.0, 1.0)
+    """Colour scale shared by every cell of a picture: the columns' own (e.g. [0, 1]
+    for Bernoulli data), else the range of the values shown."""
+    columns = getattr(estimator, "_columns", None)
+    fixed = None if columns is None else columns.display_range()
+    if fixed is not None:
+        return fixed
     low = min(float(np.min(a)) for a in arrays)
     high = max(float(np.max(a)) for a in arrays)
     return (low, high if high > low else low + 1.0)
@@ -440,7 +442,7 @@ class ManifoldDisplay:
                 f"got {quantile_range!r}."
             )
         shape = resolve_image_shape(estimator, image_shape, estimator.n_features_in_)
-        values = norm.ppf(np.linspace(low, high, n_images_per_side))  # (n,)
+        values = estimator._latent_quantiles(np.linspace(low, high, n_images_per_side))  # (n,)
         n = n_images_per_side
         Z = np.zeros((n, n, latent_dim))
         Z[:, :, dims[0]] = values[None, :]  # columns: left to right

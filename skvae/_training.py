@@ -1,21 +1,28 @@
-"""Torch pieces of training: one epoch of mini-batch Adam on the negative
-ELBO, the running average of the weights, the validation ELBO, KL warm-up
-and the trimmed loss.
+"""Torch pieces of training: one epoch of mini-batch Adam on a negative
+objective (the ELBO by default), the running average of the weights, the
+validation score, KL warm-up, the trimmed loss, and the state that training
+carries between epochs and calls (:class:`TrainingState`).
 
 Plain PyTorch: no numpy, no scikit-learn. The loop over epochs, with its
-stopping rule and the state kept between calls (``partial_fit``,
-``warm_start``), lives in the estimator (``_base.BaseVAE._fit_epochs``), as
+stopping rule, lives in the estimator (``_base.BaseVAE._fit_epochs``), as
 in scikit-learn's MLP. The hot loop does no avoidable work: the data arrive
-as one tensor already on the training device (float32, not copied), each
-batch is gathered by index with ``index_select`` (several times cheaper than
-``X[indices]`` for wide rows), the latent noise is drawn for many batches at
-once, the step losses stay on the device and the host synchronises once per
-epoch (not once per step) to read the loss, and Adam uses its fused kernel
-where this PyTorch build has one.
+as one batch already on the training device (float32, not copied), each
+step's rows are gathered by index with ``index_select`` in every field of the
+batch (several times cheaper than ``X[indices]`` for wide rows), the latent
+noise is drawn for many batches at once, the step losses stay on the device
+and the host synchronises once per epoch (not once per step) to read the
+loss, and Adam uses its fused kernel where this PyTorch build has one.
 """
+
+import copy
+import hashlib
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 
+from ._batch import as_batch
+from ._inference import sum_rows
 from ._objective import elbo
 
 VALIDATION_CHUNK_ROWS = 4096
@@ -79,15 +86,13 @@ def epoch_mean(step_losses, n_rows, batch_size):
 
 
 @torch.no_grad()
-def mean_elbo(vae, X, noise):
-    """Mean per-row ELBO (KL weight 1) over ``X``, in bounded chunks."""
+def mean_elbo(vae, batch, noise, objective=elbo):
+    """Mean per-row ``objective`` (KL weight 1) over ``batch``, in bounded chunks."""
     was_training = vae.training
     vae.eval()
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for start in range(0, X.shape[0], VALIDATION_CHUNK_ROWS):
-        total += elbo(vae, X[start : start + VALIDATION_CHUNK_ROWS], noise).sum().double()
+    total = sum_rows(batch, lambda rows: objective(vae, rows, noise), VALIDATION_CHUNK_ROWS)
     vae.train(was_training)
-    return total.item() / X.shape[0]
+    return total.item() / batch.n_rows
 
 
 def trimmed_mean(values, trim_fraction):
@@ -131,34 +136,49 @@ class WeightAverage:
 
 
 def run_epoch(
-    vae, X, optimizer, kl_weight, batch_size, generator, trim_fraction=0.0, average=None
+    vae,
+    data,
+    optimizer,
+    kl_weight,
+    batch_size,
+    generator,
+    trim_fraction=0.0,
+    average=None,
+    objective=elbo,
 ):
-    """One pass over the rows of ``X`` in a random order; returns the mean loss.
+    """One pass over the rows of ``data`` (a Batch) in a random order; returns the mean loss.
 
-    Each step's loss is the negative ELBO averaged over the batch, without
-    the ``trim_fraction`` of its rows with the lowest ELBO. Reading the loss
-    at the end is the epoch's one host synchronisation. ``average`` (a
-    :class:`WeightAverage` of ``vae``), when given, is updated after every
-    step.
+    Each step's loss is the negative ``objective`` (``objective(vae, batch,
+    noise, kl_weight)``, one value per row; the ELBO by default) averaged
+    over the step's rows, without the ``trim_fraction`` of them with the
+    lowest value. ``noise`` holds ``objective.n_draws`` standard normal
+    draws per row (one when the objective does not say), shape
+    (n_draws, batch, latent_dim), so that an importance-weighted objective
+    gets its K draws. Reading the loss at the end is the epoch's one host
+    synchronisation. ``average`` (a :class:`WeightAverage` of ``vae``), when
+    given, is updated after every step.
     """
     vae.train()
+    data = as_batch(data)
+    X = data.values
     n_rows = X.shape[0]
     batch_size = min(batch_size, n_rows)
     noise_rows = batch_size * NOISE_BLOCK_BATCHES
+    n_draws = getattr(objective, "n_draws", 1)
     order = torch.randperm(n_rows, generator=generator, device=X.device)
     step_losses = []
     for start in range(0, n_rows, batch_size):
         offset = start % noise_rows
         if offset == 0:
             noise_block = torch.randn(
-                (1, min(noise_rows, n_rows - start), vae.latent_dim),
+                (n_draws, min(noise_rows, n_rows - start), vae.latent_dim),
                 generator=generator,
                 device=X.device,
                 dtype=X.dtype,
             )
-        batch = X.index_select(0, order[start : start + batch_size])  # (batch, n_features)
-        noise = noise_block[:, offset : offset + batch_size]  # (1, batch, latent_dim)
-        loss = -trimmed_mean(elbo(vae, batch, noise, kl_weight), trim_fraction)
+        batch = data.select(order[start : start + batch_size])  # (batch, n_features) each
+        noise = noise_block[:, offset : offset + batch_size]  # (n_draws, batch, latent_dim)
+        loss = -trimmed_mean(objective(vae, batch, noise, kl_weight), trim_fraction)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -178,3 +198,96 @@ def run_epoch(
 def copy_state(vae):
     """A detached copy of the module's parameters and buffers (the best weights)."""
     return {name: value.detach().clone() for name, value in vae.state_dict().items()}
+
+
+@dataclass
+class TrainingState:
+    """Everything the training loop carries between epochs and between calls.
+
+    One object on the estimator, as scikit-learn's MLP keeps ``_optimizer``:
+    :meth:`reset_stopping` starts a fit's stopping bookkeeping afresh,
+    :meth:`to_cpu` prepares it for pickling a model trained on a GPU, and
+    :meth:`snapshot` is an independent copy that a failed call restores.
+
+    Attributes
+    ----------
+    network_spec : tuple
+        What the network was built from; ``warm_start`` checks it is unchanged.
+    generator_state : Tensor or None
+        The training random generator's state; None for a pickled GPU
+        model, which continues from ``fallback_seed``.
+    optimizer_state : dict or None
+        Adam's ``state_dict`` (moments and step counts).
+    learning_rate : float
+        The current step size (the adaptive schedule divides it).
+    training_weights : dict or None
+        The last iterate, when the model is a running average of it.
+    averaging_updates : int
+        Updates the running average has had.
+    no_improvement_count, learning_rate_cuts, improved_since_cut, best_state
+        The stopping rule's bookkeeping, reset by every ``fit``.
+    """
+
+    network_spec: Any
+    generator_state: Any
+    learning_rate: float
+    fallback_seed: Any = None
+    optimizer_state: Any = None
+    training_weights: Any = None
+    averaging_updates: int = 0
+    no_improvement_count: int = 0
+    learning_rate_cuts: int = 0
+    improved_since_cut: bool = True
+    best_state: Any = field(default=None, repr=False)
+
+    def reset_stopping(self, learning_rate):
+        """Fresh stopping bookkeeping, and the step size back to ``learning_rate``."""
+        self.no_improvement_count = 0
+        self.learning_rate_cuts = 0
+        self.improved_since_cut = True
+        self.learning_rate = float(learning_rate)
+        self.best_state = None
+
+    def generator(self, device):
+        """The training generator on ``device``, in the state the last call left it."""
+        generator = torch.Generator(device)
+        if self.generator_state is None:  # a pickled GPU model, continued on the CPU
+            generator.manual_seed(self.fallback_seed)
+        else:
+            generator.set_state(self.generator_state)
+        return generator
+
+    def snapshot(self):
+        """An independent copy: Adam's moments and the kept weights are cloned."""
+        return copy.deepcopy(self)
+
+    def to_cpu(self):
+        """A copy of the state of a GPU fit with every tensor on the CPU.
+
+        A GPU random generator's state cannot seed a CPU generator: it is
+        replaced by a seed drawn from it, so that training continues
+        reproducibly, but not on the GPU's random stream.
+        """
+        moved = {f.name: _tensors_to_cpu(getattr(self, f.name)) for f in fields(self)}
+        state = replace(self, **moved)
+        if self.generator_state is not None:
+            state.fallback_seed = _seed_from_state(self.generator_state)
+            state.generator_state = None
+        return state
+
+
+def _tensors_to_cpu(value):
+    """``value`` (nested dicts, lists and tuples of tensors) with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _tensors_to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensors_to_cpu(item) for item in value)
+    return value
+
+
+def _seed_from_state(generator_state):
+    """A 63-bit seed that depends on every byte of a generator's state."""
+    digest = hashlib.sha256(generator_state.cpu().numpy().tobytes()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

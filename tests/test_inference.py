@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import skvae._base
+import skvae._inference
 from skvae import VAETransformer
 
 
@@ -29,7 +30,7 @@ def _outputs(vae, X):
 
 def test_chunk_rows_bounds_the_widest_intermediate(fitted, monkeypatch):
     vae, _ = fitted
-    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 1000)
+    monkeypatch.setattr(skvae._inference, "CHUNK_ELEMENTS", 1000)
     assert vae._chunk_rows() == 1000 // 16
     assert vae._chunk_rows(n_draws=4) == 1000 // (4 * 16)
     assert vae._chunk_rows(n_draws=10**6) == 1  # never zero rows
@@ -37,7 +38,7 @@ def test_chunk_rows_bounds_the_widest_intermediate(fitted, monkeypatch):
 
 def test_small_chunks_give_the_same_result_as_one_chunk(fitted, monkeypatch):
     vae, X = fitted
-    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 10**9)  # everything in one chunk
+    monkeypatch.setattr(skvae._inference, "CHUNK_ELEMENTS", 10**9)  # everything in one chunk
     whole = _outputs(vae, X)
     chunk_sizes = []
     original_map_rows = skvae._base.BaseVAE._map_rows
@@ -47,14 +48,14 @@ def test_small_chunks_give_the_same_result_as_one_chunk(fitted, monkeypatch):
         return original_map_rows(self, X, compute, chunk_rows)
 
     monkeypatch.setattr(skvae._base.BaseVAE, "_map_rows", recording_map_rows)
-    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 7 * 16 * 4)  # a handful of rows
+    monkeypatch.setattr(skvae._inference, "CHUNK_ELEMENTS", 7 * 16 * 4)  # a handful of rows
     chunked = _outputs(vae, X)
     # Calls in the order of _outputs. transform, score_samples and
     # log_likelihood map whole blocks of _ROW_BLOCK rows (so a row's result
     # does not depend on its neighbours); their chunk is one block, and 300
     # rows still make several chunks.
     transform, inverse, score, log_likelihood = chunk_sizes
-    assert transform == score == log_likelihood == skvae._base._ROW_BLOCK
+    assert transform == score == log_likelihood == skvae._inference.ROW_BLOCK
     assert X.shape[0] > 4 * score
     assert 1 <= inverse < 30
     for name in whole:
@@ -67,9 +68,9 @@ def test_map_rows_never_passes_more_than_chunk_rows(fitted):
     vae, X = fitted
     sizes = []
 
-    def compute(x):
-        sizes.append(x.shape[0])
-        return x[:, :1] * 2
+    def compute(batch):
+        sizes.append(batch.n_rows)
+        return batch.values[:, :1] * 2
 
     out = vae._map_rows(X, compute, chunk_rows=64)
     assert sizes == [64, 64, 64, 64, 44]
@@ -83,9 +84,9 @@ def test_inference_builds_no_autograd_graph(fitted, monkeypatch):
     network = vae.network_
     original_encode, original_decode = network.encode, network.decode
 
-    def encode(x):
+    def encode(*args):
         states.append(torch.is_grad_enabled())
-        return original_encode(x)
+        return original_encode(*args)
 
     def decode(z):
         states.append(torch.is_grad_enabled())

@@ -9,7 +9,12 @@ import torch
 from numpy.testing import assert_allclose
 from scipy import integrate, stats
 
-from skvae._likelihoods import BernoulliLikelihood, GaussianLikelihood, make_likelihood
+from skvae._likelihoods import (
+    BernoulliLikelihood,
+    CompositeLikelihood,
+    GaussianLikelihood,
+    make_likelihood,
+)
 
 
 def _gaussian(n_features, min_variance=1e-3, seed=0):
@@ -120,3 +125,79 @@ def test_make_likelihood_by_name():
     assert isinstance(make_likelihood("bernoulli", 3, 1e-3), BernoulliLikelihood)
     with pytest.raises(ValueError, match="Unknown likelihood"):
         make_likelihood("poisson", 3, 1e-3)
+
+
+# ------------------------------------------------------------ the interface
+def test_each_likelihood_declares_its_widths():
+    for likelihood in (GaussianLikelihood(4, 1e-3), BernoulliLikelihood(4)):
+        assert (likelihood.n_columns, likelihood.n_outputs, likelihood.n_inputs) == (4, 4, 4)
+
+
+def test_gaussian_log_prob_is_the_density_of_the_raw_data():
+    # The Gaussian owns its standardisation: log_prob of the transformed
+    # values is the density of the raw ones, the Jacobian -log(scale) included.
+    rng = np.random.RandomState(3)
+    likelihood = GaussianLikelihood(3, min_variance=1e-3).double()
+    shift, scale = rng.normal(size=3), rng.uniform(0.5, 3.0, size=3)
+    likelihood.set_standardization(shift, scale)
+    x = rng.normal(size=(5, 3)) * scale + shift
+    decoded = rng.normal(size=(5, 3))
+    variance = likelihood.variance().detach().numpy()
+    got = likelihood.log_prob(likelihood.transform(torch.from_numpy(x)), torch.from_numpy(decoded))
+    expected = stats.norm.logpdf(x, loc=decoded * scale + shift, scale=np.sqrt(variance) * scale)
+    assert_allclose(got.detach().numpy(), expected, rtol=1e-12)
+    mean = likelihood.mean(torch.from_numpy(decoded)).numpy()
+    assert_allclose(mean, decoded * scale + shift, rtol=1e-12)
+
+
+@pytest.mark.parametrize("likelihood", [GaussianLikelihood(3, 1e-3), BernoulliLikelihood(3)])
+def test_a_mask_leaves_the_missing_entries_out(likelihood):
+    x = torch.tensor([[0.2, 1.0, 0.7], [0.0, 0.4, 1.0]])
+    decoded = torch.tensor([[0.5, -1.0, 2.0], [0.1, 0.3, -0.2]])
+    mask = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    x_t = likelihood.transform(x)
+    full = likelihood.log_prob(x_t, decoded)
+    masked = likelihood.log_prob(x_t, decoded, mask)
+    assert torch.equal(masked[mask == 1], full[mask == 1])
+    assert torch.equal(masked[mask == 0], torch.zeros(2))
+    # A NaN where a value is missing does not leak into the result.
+    x_nan = torch.where(mask == 1, x, torch.nan)
+    assert torch.equal(likelihood.log_prob(likelihood.transform(x_nan), decoded, mask), masked)
+    encoded = likelihood.encoder_input(likelihood.transform(x_nan), mask)
+    assert torch.isfinite(encoded).all() and torch.equal(encoded[mask == 0], torch.zeros(2))
+
+
+def test_a_composite_is_its_blocks_column_by_column():
+    rng = np.random.RandomState(0)
+    gaussian = GaussianLikelihood(2, 1e-3).double()
+    gaussian.set_standardization([1.0, -2.0], [2.0, 0.5])
+    bernoulli = BernoulliLikelihood(2)
+    # Columns 0 and 3 are Gaussian, 1 and 2 Bernoulli: not contiguous.
+    composite = CompositeLikelihood([([3, 0], gaussian), ([1, 2], bernoulli)])
+    assert (composite.n_columns, composite.n_outputs) == (4, 4)
+    x = torch.from_numpy(np.column_stack([
+        rng.normal(size=6), rng.binomial(1, 0.5, 6), rng.binomial(1, 0.5, 6), rng.normal(size=6)
+    ]))
+    decoded = torch.from_numpy(rng.normal(size=(6, 4)))  # laid out block after block
+    got = composite.log_prob(composite.transform(x), decoded)
+    expected = torch.empty(6, 4, dtype=torch.float64)
+    expected[:, [3, 0]] = gaussian.log_prob(gaussian.transform(x[:, [3, 0]]), decoded[:, :2])
+    expected[:, [1, 2]] = bernoulli.log_prob(x[:, [1, 2]], decoded[:, 2:])
+    assert torch.equal(got, expected)
+    mean = composite.mean(decoded)
+    assert torch.equal(mean[:, [3, 0]], gaussian.mean(decoded[:, :2]))
+    assert torch.equal(mean[:, [1, 2]], bernoulli.mean(decoded[:, 2:]))
+    draws = composite.sample(decoded, torch.Generator().manual_seed(0))
+    assert set(draws[:, [1, 2]].unique().tolist()) <= {0.0, 1.0}
+    assert not composite.has_expected_log_prob  # the Bernoulli block has no closed form
+    mask = torch.ones(6, 4, dtype=torch.float64)
+    mask[:, 0] = 0
+    masked = composite.log_prob(composite.transform(x), decoded, mask)
+    assert torch.equal(masked[:, 0], torch.zeros(6)) and torch.equal(masked[:, 1:], got[:, 1:])
+
+
+def test_a_composite_refuses_blocks_that_do_not_cover_the_columns():
+    with pytest.raises(ValueError, match="cover columns"):
+        CompositeLikelihood([([0, 2], GaussianLikelihood(2, 1e-3))])
+    with pytest.raises(ValueError, match="was given 1 columns"):
+        CompositeLikelihood([([0], GaussianLikelihood(2, 1e-3)), ([1], BernoulliLikelihood(1))])

@@ -1,32 +1,25 @@
-"""The network contract (encoder, decoder, likelihood), MLP and convolutional.
+"""The network contract (encoder, decoder, likelihood, prior), MLP and convolutional.
 
-The convolutional estimators cannot join ``parametrize_with_checks`` in
-test_common.py: ``image_shape`` fixes ``n_features``, and the checks make
-their own data of other widths. Their scikit-learn behaviours (cloning,
-refitting, dtypes, pickling, determinism, errors that leave the fitted state
-alone) are tested here directly instead.
+Fits of the convolutional estimators are in test_images.py.
 """
 
 import math
-import pickle
 
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
-from sklearn.datasets import load_digits
 from torch import nn
 
-import skvae._base
-from skvae import VAEOutlierDetector, VAETransformer
+import skvae._inference
+from skvae import VAETransformer
 from skvae._likelihoods import BernoulliLikelihood
 from skvae._networks import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, build_vae
 from skvae._objective import (
     elbo,
     expected_log_likelihood,
     expected_log_likelihood_per_feature,
-    gaussian_kl,
 )
+from skvae._priors import gaussian_kl
 
 IMAGE_SHAPES = [(1, 8, 8), (1, 28, 28), (3, 7, 5), (2, 1, 9), (1, 1, 1)]
 
@@ -116,13 +109,13 @@ def test_likelihood_terms_are_per_feature_and_the_elbo_sums_them():
         noise = torch.randn(4, 1, 3, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             assert vae.likelihood.log_prob(x, vae.decode(noise)).shape == (4, 5, 6)
-            x_standardized = vae.standardize(x)
+            x_transformed = vae.likelihood.transform(x)
             mean, log_var = vae.encode(x)
-            terms = expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise)
+            terms = expected_log_likelihood_per_feature(vae, x_transformed, mean, log_var, noise)
             assert terms.shape == (5, 6)
-            summed = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
+            summed = expected_log_likelihood(vae, x_transformed, mean, log_var, noise)
             torch.testing.assert_close(summed, terms.sum(-1))
-            expected = terms.sum(-1) - gaussian_kl(mean, log_var) + vae.log_jacobian()
+            expected = terms.sum(-1) - gaussian_kl(mean, log_var)
             torch.testing.assert_close(elbo(vae, x, noise), expected)
 
 
@@ -148,8 +141,9 @@ def test_posterior_log_variance_passes_through_one_place(monkeypatch):
         kl = gaussian_kl(mean, log_var)
         # With one zero draw z = mean, so the ELBO sees the replaced variance only in the KL.
         got = elbo(vae, x, torch.zeros(1, 1, 3))
-        reconstruction = vae.likelihood.log_prob(vae.standardize(x), vae.decode(mean)).sum(-1)
-    torch.testing.assert_close(got, reconstruction - kl + vae.log_jacobian())
+        decoded = vae.decode(mean)
+        reconstruction = vae.likelihood.log_prob(vae.likelihood.transform(x), decoded).sum(-1)
+    torch.testing.assert_close(got, reconstruction - kl)
 
 
 def _widest_measured(vae, x):
@@ -184,10 +178,10 @@ def test_mnist_sized_conv_reports_its_full_resolution_feature_map():
 def test_chunk_rows_asks_the_network(monkeypatch):
     X = np.random.RandomState(0).normal(size=(50, 4))
     vae = VAETransformer(2, hidden_layer_sizes=(3,), max_iter=1, random_state=0).fit(X)
-    assert vae._chunk_rows() == skvae._base._CHUNK_ELEMENTS // 4
+    assert vae._chunk_rows() == skvae._inference.CHUNK_ELEMENTS // 4
     monkeypatch.setattr(vae.network_, "activation_elements_per_row", lambda: 1000)
-    assert vae._chunk_rows() == skvae._base._CHUNK_ELEMENTS // 1000
-    assert vae._chunk_rows(n_draws=8) == skvae._base._CHUNK_ELEMENTS // 8000
+    assert vae._chunk_rows() == skvae._inference.CHUNK_ELEMENTS // 1000
+    assert vae._chunk_rows(n_draws=8) == skvae._inference.CHUNK_ELEMENTS // 8000
 
 
 # ---------------------------------------------------- convolutional shapes
@@ -221,122 +215,6 @@ def test_conv_reads_rows_as_c_order_images():
         b = first(bumped.reshape(1, 1, 28, 28))
     assert torch.equal(a[..., :13, :13], b[..., :13, :13])
     assert not torch.equal(a[..., 13, 13], b[..., 13, 13])
-
-
-# ---------------------------------------------------- estimators, image_shape
-@pytest.fixture(scope="module")
-def digits():
-    X, _ = load_digits(return_X_y=True)
-    return X / 16.0
-
-
-@pytest.fixture(scope="module")
-def conv_digits(digits):
-    train, test = digits[:600], digits[1200:]
-    vae = VAETransformer(
-        8, hidden_layer_sizes=(), image_shape=(1, 8, 8), max_iter=12, warmup_epochs=3,
-        learning_rate=2e-3, batch_size=32, n_mc_samples=4, random_state=0,
-    ).fit(train)
-    return vae, train, test
-
-
-def test_conv_vae_learns_digits(conv_digits):
-    vae, train, test = conv_digits
-    assert isinstance(vae.network_.encoder, ConvEncoder)
-    reconstruction = vae.inverse_transform(vae.transform(test))
-    error = np.mean((reconstruction - test) ** 2)
-    no_learning = np.mean((test - train.mean(0)) ** 2)  # predict every image as the mean
-    assert error < 0.7 * no_learning  # measured about 0.55
-    untrained = clone(vae).set_params(max_iter=1, learning_rate=1e-9).fit(train)
-    assert vae.score(test) > untrained.score(test) + 15  # nats per image; measured 23
-
-
-def test_conv_vae_float32_and_float64_agree(conv_digits):
-    vae, _, test = conv_digits
-    for method in (vae.transform, vae.score_samples):
-        out64, out32 = method(test), method(test.astype(np.float32))
-        assert out64.dtype == np.float64 and out32.dtype == np.float32
-        np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-4)
-    Z = vae.transform(test).astype(np.float32)
-    assert vae.inverse_transform(Z).dtype == np.float32
-
-
-def test_conv_vae_pickle_round_trip_is_exact(conv_digits):
-    vae, _, test = conv_digits
-    loaded = pickle.loads(pickle.dumps(vae))
-    assert isinstance(loaded.network_.decoder, ConvDecoder)
-    for name in ("transform", "score_samples"):
-        np.testing.assert_array_equal(getattr(loaded, name)(test), getattr(vae, name)(test))
-    np.testing.assert_array_equal(
-        loaded.sample(5, random_state=3), vae.sample(5, random_state=3)
-    )
-    assert loaded.log_likelihood(test[:20], 8).tolist() == vae.log_likelihood(test[:20], 8).tolist()
-
-
-def test_conv_vae_is_reproducible_and_clones(digits):
-    params = dict(hidden_layer_sizes=(4,), image_shape=(1, 8, 8), max_iter=2, n_mc_samples=2)
-    first = VAETransformer(3, random_state=5, **params).fit(digits[:100])
-    second = clone(first).fit(digits[:100])
-    assert second.get_params()["image_shape"] == (1, 8, 8)
-    a, b = first.network_.state_dict(), second.network_.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    scores = first.score_samples(digits[:30])
-    np.testing.assert_array_equal(scores, second.score_samples(digits[:30]))
-    # Each row's score does not depend on the other rows.
-    np.testing.assert_array_equal(scores[7:9], first.score_samples(digits[7:9]))
-    with pytest.raises(ValueError, match="64 features"):
-        first.transform(digits[:5, :63])
-
-
-def test_conv_vae_bernoulli_learns_binary_digits(digits):
-    X = (digits >= 0.5).astype(np.float64)
-    vae = VAETransformer(
-        4, hidden_layer_sizes=(), image_shape=(1, 8, 8), likelihood="bernoulli", max_iter=6,
-        warmup_epochs=2, batch_size=32, n_mc_samples=2, random_state=0,
-    ).fit(X[:400])
-    # An untrained decoder is near p = 1/2 per pixel: 64 log 2 = 44 nats per image.
-    assert vae.score(X[1200:]) > -0.75 * 64 * np.log(2)
-    draws = vae.sample(50, random_state=0)
-    assert set(np.unique(draws)) <= {0.0, 1.0}
-    means = vae.sample(50, random_state=0, return_mean=True)
-    assert 0 <= means.min() and means.max() <= 1
-
-
-def test_conv_outlier_detector_flags_noise_images(digits):
-    detector = VAEOutlierDetector(
-        hidden_layer_sizes=(), image_shape=(1, 8, 8), max_iter=5, n_mc_samples=2, random_state=0
-    ).fit(digits[:400])
-    noise = np.random.RandomState(0).uniform(size=(40, 64))
-    digit_scores = detector.score_samples(digits[1200:1300])
-    assert np.median(detector.score_samples(noise)) < np.min(digit_scores)
-    assert np.all(detector.predict(noise) == -1)
-    assert np.mean(detector.predict(digits[1200:]) == 1) > 0.8
-
-
-@pytest.mark.parametrize(
-    "image_shape, message",
-    [
-        ((1, 8, 7), r"image_shape=\(1, 8, 7\) describes images of 56 values, but X has 64"),
-        ((2, 8, 8), "128 values, but X has 64 features"),
-        ((8, 8), "three positive integers"),
-        ((1, 8, 8, 1), "three positive integers"),
-        ((1, 8.0, 8), "three positive integers"),
-        ((0, 8, 8), "three positive integers"),
-        ((1, -8, -8), "three positive integers"),
-        ((True, 8, 8), "three positive integers"),
-        ("1x8x8", "image_shape"),
-    ],
-)
-@pytest.mark.parametrize("estimator", [VAETransformer, VAEOutlierDetector])
-def test_bad_image_shape_is_refused_and_leaves_the_fit_alone(
-    digits, estimator, image_shape, message
-):
-    fitted = estimator(hidden_layer_sizes=(4,), image_shape=[1, 8, 8], max_iter=1).fit(digits[:50])
-    state = fitted.__dict__.copy()
-    with pytest.raises(ValueError, match=message):
-        fitted.set_params(image_shape=image_shape).fit(digits[:50])
-    assert fitted.__dict__.keys() == state.keys()
-    assert all(fitted.__dict__[k] is state[k] for k in state if k != "image_shape")
 
 
 def test_the_log_variance_bound_is_the_identity_inside_and_smooth_and_finite_beyond():

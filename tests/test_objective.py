@@ -18,12 +18,12 @@ from skvae._objective import (
     elbo,
     expected_log_likelihood,
     expected_log_likelihood_per_feature,
-    gaussian_kl,
     importance_weighted_bound,
     monte_carlo_log_likelihood,
     monte_carlo_log_likelihood_per_feature,
     row_keyed_normal_draws,
 )
+from skvae._priors import gaussian_kl
 
 N_FEATURES, LATENT_DIM = 6, 3
 
@@ -86,10 +86,11 @@ def _linear_vae(seed=0, posterior_matched=False):
     with torch.no_grad():
         for parameter in vae.parameters():
             parameter.copy_(0.5 * randn(*parameter.shape))
-        vae.input_shift.copy_(randn(N_FEATURES))
-        vae.input_scale.copy_(randn(N_FEATURES).abs() + 0.5)
+        gaussian = vae.likelihood.parts[0]
+        gaussian.shift.copy_(randn(N_FEATURES))
+        gaussian.scale.copy_(randn(N_FEATURES).abs() + 0.5)
         if posterior_matched:
-            variance = vae.likelihood.variance()
+            variance = gaussian.variance()
             weight = vae.affine_weight()
             # W = Psi^(1/2) Q D with Q orthonormal: W^T Psi^-1 W = D^2 is diagonal.
             q, _ = torch.linalg.qr(randn(N_FEATURES, LATENT_DIM))
@@ -108,12 +109,13 @@ def _linear_vae(seed=0, posterior_matched=False):
 def _exact_log_likelihood(vae, x):
     """log p(x) of a linear Gaussian VAE: x_std ~ N(b, W W^T + Psi), plus the Jacobian."""
     weight = vae.affine_weight().detach().numpy()
-    covariance = weight @ weight.T + np.diag(vae.likelihood.variance().detach().numpy())
-    x_standardized = vae.standardize(x).detach().numpy()
+    gaussian = vae.likelihood.parts[0]
+    covariance = weight @ weight.T + np.diag(gaussian.variance().detach().numpy())
+    x_standardized = gaussian.transform(x).detach().numpy()
     log_density = stats.multivariate_normal(
         vae.decode(torch.zeros(LATENT_DIM, dtype=torch.float64)).detach().numpy(), covariance
     ).logpdf(x_standardized)
-    return log_density + vae.log_jacobian().item()
+    return log_density - gaussian.scale.log().sum().item()  # with the Jacobian
 
 
 def _data(vae, n_rows=200, seed=1):
@@ -140,14 +142,14 @@ def test_closed_form_reconstruction_matches_monte_carlo_in_expectation():
     vae = _linear_vae()
     x = _data(vae, n_rows=5)
     with torch.no_grad():
-        x_standardized = vae.standardize(x)
-        mean, log_var = vae.encode_standardized(x_standardized)
-        closed = closed_form_log_likelihood(vae, x_standardized, mean, log_var).numpy()
+        x_transformed = vae.likelihood.transform(x)
+        mean, log_var = vae.encode_transformed(x_transformed)
+        closed = closed_form_log_likelihood(vae, x_transformed, mean, log_var).numpy()
         noise = torch.randn(
             200_000, 1, LATENT_DIM, generator=torch.Generator().manual_seed(0), dtype=torch.float64
         )
         z = vae.reparameterize(mean, log_var, noise)
-        terms = vae.likelihood.log_prob(x_standardized, vae.decode(z)).sum(-1)  # (draws, rows)
+        terms = vae.likelihood.log_prob(x_transformed, vae.decode(z)).sum(-1)  # (draws, rows)
         terms = terms.numpy()
     standard_error = terms.std(0) / np.sqrt(terms.shape[0])
     assert np.all(np.abs(terms.mean(0) - closed) < 5 * standard_error)
@@ -161,12 +163,12 @@ def test_common_random_numbers_make_the_monte_carlo_elbo_exact_for_linear_decode
     x = _data(vae, seed=3)
     noise = common_random_numbers(n_draws, LATENT_DIM, dtype=torch.float64)
     with torch.no_grad():
-        x_standardized = vae.standardize(x)
-        mean, log_var = vae.encode_standardized(x_standardized)
-        closed = closed_form_log_likelihood(vae, x_standardized, mean, log_var)
-        estimate = monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
+        x_transformed = vae.likelihood.transform(x)
+        mean, log_var = vae.encode_transformed(x_transformed)
+        closed = closed_form_log_likelihood(vae, x_transformed, mean, log_var)
+        estimate = monte_carlo_log_likelihood(vae, x_transformed, mean, log_var, noise)
         assert torch.equal(
-            expected_log_likelihood(vae, x_standardized, mean, log_var, noise), closed
+            expected_log_likelihood(vae, x_transformed, mean, log_var, noise), closed
         )
     assert_allclose(estimate.numpy(), closed.numpy(), rtol=1e-10)
 
@@ -178,14 +180,14 @@ def test_reconstruction_per_feature_is_exact_feature_by_feature():
     x = _data(vae, n_rows=30, seed=8)
     noise = common_random_numbers(16, LATENT_DIM, dtype=torch.float64)
     with torch.no_grad():
-        x_standardized = vae.standardize(x)
-        mean, log_var = vae.encode_standardized(x_standardized)
-        closed = closed_form_log_likelihood_per_feature(vae, x_standardized, mean, log_var)
+        x_transformed = vae.likelihood.transform(x)
+        mean, log_var = vae.encode_transformed(x_transformed)
+        closed = closed_form_log_likelihood_per_feature(vae, x_transformed, mean, log_var)
         estimate = monte_carlo_log_likelihood_per_feature(
-            vae, x_standardized, mean, log_var, noise
+            vae, x_transformed, mean, log_var, noise
         )
-        terms = expected_log_likelihood_per_feature(vae, x_standardized, mean, log_var, noise)
-        rows = expected_log_likelihood(vae, x_standardized, mean, log_var, noise)
+        terms = expected_log_likelihood_per_feature(vae, x_transformed, mean, log_var, noise)
+        rows = expected_log_likelihood(vae, x_transformed, mean, log_var, noise)
     assert closed.shape == estimate.shape == (30, N_FEATURES)
     assert_allclose(estimate.numpy(), closed.numpy(), rtol=1e-10)
     assert torch.equal(terms, closed)
@@ -218,12 +220,11 @@ def test_iwae_with_one_draw_is_the_single_sample_elbo():
     noise = torch.randn(1, 1, LATENT_DIM, generator=torch.Generator().manual_seed(1)).double()
     with torch.no_grad():
         iwae = importance_weighted_bound(vae, x, noise)
-        x_standardized = vae.standardize(x)
-        mean, log_var = vae.encode_standardized(x_standardized)
+        x_transformed = vae.likelihood.transform(x)
+        mean, log_var = vae.encode_transformed(x_transformed)
         single = (
-            monte_carlo_log_likelihood(vae, x_standardized, mean, log_var, noise)
+            monte_carlo_log_likelihood(vae, x_transformed, mean, log_var, noise)
             - gaussian_kl(mean, log_var)
-            + vae.log_jacobian()
         )
     # Equal in expectation; for one draw they differ by the KL's sampling error,
     # log q(z|x) - log p(z) - KL, which is computed here independently.

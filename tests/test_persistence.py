@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
+from sklearn.datasets import load_wine
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LinearRegression
 
@@ -20,6 +21,8 @@ import skvae
 import skvae._base
 from skvae import VAEOutlierDetector, VAETransformer
 from skvae._persistence import FORMAT_VERSION, _checksum
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +175,52 @@ def test_a_version_1_file_still_loads():
     vae = skvae.load(path)
     X = np.random.RandomState(0).binomial(1, 0.2, size=(3, 784)).astype(np.float64)
     assert vae.transform(X).shape == (3, 50) and np.all(np.isfinite(vae.score_samples(X)))
+    # It scores as the skvae that wrote it did, bit for bit: outputs recorded
+    # with the code of format 2 (before the likelihood owned its standardisation).
+    recorded = np.load(os.path.join(DATA, "mnist_format1_outputs.npz"))
+    np.testing.assert_array_equal(vae.score_samples(X), recorded["score_samples"])
+    np.testing.assert_array_equal(vae.transform(X), recorded["transform"])
+    np.testing.assert_array_equal(vae.log_likelihood(X, 8), recorded["log_likelihood"])
+
+
+def test_a_version_2_gaussian_file_loads_and_scores_as_before():
+    # Files of format 2 kept the standardisation as the VAE's input_shift and
+    # input_scale; they load into the likelihood that owns it now. Written,
+    # with the outputs, by the code of format 2 on the raw wine features.
+    X = load_wine().data
+    recorded = np.load(os.path.join(DATA, "wine_format2_outputs.npz"))
+    vae = skvae.load(os.path.join(DATA, "wine_vae_format2.safetensors"))
+    detector = skvae.load(os.path.join(DATA, "wine_detector_format2.safetensors"))
+    np.testing.assert_array_equal(vae.transform(X), recorded["transform"])  # bit for bit
+    # The Jacobian of the standardisation is now added per column instead of
+    # once per row: the same sum, rounded differently in float32.
+    for got, name in [
+        (vae.score_samples(X), "score_samples"),
+        (vae.log_likelihood(X, 8), "log_likelihood"),
+        (detector.score_samples(X), "detector_scores"),
+        (detector.score_features(X), "detector_features"),
+    ]:
+        np.testing.assert_allclose(got, recorded[name], rtol=1e-6, atol=1e-4, err_msg=name)
+    # The column description and the likelihood hold the same standardisation.
+    shift, scale = vae._columns.location_scale()
+    gaussian = vae.network_.likelihood.parts[0]
+    np.testing.assert_array_equal(shift, gaussian.shift.double().numpy())
+    np.testing.assert_array_equal(scale, gaussian.scale.double().numpy())
+    assert scale.min() < 0.2 and scale.max() > 100  # the raw wine features' spread
+
+
+def test_a_resaved_old_file_is_of_todays_format_and_reads_back_the_same(tmp_path):
+    X = load_wine().data
+    old = skvae.load(os.path.join(DATA, "wine_vae_format2.safetensors"))
+    skvae.save(old, tmp_path / "again.safetensors")
+    raw = open(tmp_path / "again.safetensors", "rb").read()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    document = json.loads(header["__metadata__"]["skvae"])
+    assert document["format_version"] == FORMAT_VERSION == 3
+    assert [block["likelihood"] for block in document["columns"]["blocks"]] == ["gaussian"]
+    again = skvae.load(tmp_path / "again.safetensors")
+    for method in ("transform", "score_samples"):
+        np.testing.assert_array_equal(getattr(again, method)(X), getattr(old, method)(X))
 
 # ------------------------------------------------------ no code is unpickled
 def test_load_never_unpickles(tmp_path, fitted, data, monkeypatch):
@@ -205,7 +254,8 @@ def test_model_trained_for_cuda_loads_on_a_cpu_only_machine(tmp_path, fitted, da
     # A model fitted with device="cuda": its parameter says so; save() maps
     # every tensor to the CPU, and load() builds the network on the CPU.
     on_gpu = VAETransformer(**{**fitted.get_params(), "device": "cuda"})
-    on_gpu.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    fitted_state = {k: v for k, v in vars(fitted).items() if k.endswith("_") or k == "_columns"}
+    on_gpu.__dict__.update(fitted_state)
     skvae.save(on_gpu, tmp_path / "gpu.safetensors")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     loaded = skvae.load(tmp_path / "gpu.safetensors")
@@ -251,13 +301,16 @@ def test_a_pickled_gpu_model_continues_training_on_the_cpu(data, monkeypatch):
     )
     with pytest.warns(ConvergenceWarning):
         model.fit(data)
-    assert model._best_state is not None and model._training_weights is not None
+    state = model._training_state
+    assert state.best_state is not None and state.training_weights is not None
     monkeypatch.setattr(skvae._base, "_on_cpu", lambda network: False)
     restored = pickle.loads(pickle.dumps(model))
     monkeypatch.undo()
-    assert restored._generator_state is None and isinstance(restored._fallback_seed, int)
-    for name in ("_optimizer_state", "_best_state", "_training_weights"):
-        assert _all_on_cpu(getattr(restored, name)), name
+    restored_state = restored._training_state
+    assert restored_state.generator_state is None
+    assert isinstance(restored_state.fallback_seed, int)
+    for name in ("optimizer_state", "best_state", "training_weights"):
+        assert _all_on_cpu(getattr(restored_state, name)), name
     np.testing.assert_array_equal(restored.transform(data), model.transform(data))
     first, second = _warm_started(restored, data), _warm_started(restored, data)
     assert first.n_iter_ == model.n_iter_ + 2
@@ -266,7 +319,7 @@ def test_a_pickled_gpu_model_continues_training_on_the_cpu(data, monkeypatch):
     # Adam went on from its saved moments, not from scratch: a fresh optimiser
     # on the same weights takes different steps.
     fresh = copy.deepcopy(restored)
-    fresh._optimizer_state = None
+    fresh._training_state.optimizer_state = None
     assert not np.array_equal(_warm_started(fresh, data).transform(data), first.transform(data))
 
 

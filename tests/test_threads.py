@@ -87,9 +87,9 @@ def test_fit_and_inference_use_n_threads_and_restore(monkeypatch, restore_torch_
     network = vae.network_
     original_encode = network.encode
 
-    def recording_encode(x):
+    def recording_encode(*args):
         seen.append(torch.get_num_threads())
-        return original_encode(x)
+        return original_encode(*args)
 
     monkeypatch.setattr(network, "encode", recording_encode)
     vae.transform(X)

@@ -8,11 +8,14 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 import skvae._base
+import skvae._columns
+import skvae._inference
 import skvae._progress
 import skvae._training
 from skvae import VAEOutlierDetector, VAETransformer
-from skvae._base import _as_tensor
+from skvae._batch import as_tensor as _as_tensor
 from skvae._networks import build_vae
+from skvae._objective import elbo
 from skvae._training import WeightAverage, epoch_mean, make_optimizer, run_epoch, trimmed_mean
 
 
@@ -22,12 +25,16 @@ def _network(n_features=3, latent_dim=2, seed=0):
     return network
 
 
-def _train(network, X, *, max_iter=2, batch_size=4, trim_fraction=0.0, seed=0):
+def _train(
+    network, X, *, max_iter=2, batch_size=4, trim_fraction=0.0, seed=0, objective=elbo
+):
     """``max_iter`` epochs of ``run_epoch``; returns the epoch losses."""
     optimizer = make_optimizer(network.parameters(), 1e-3)
     generator = torch.Generator().manual_seed(seed)
     return [
-        run_epoch(network, X, optimizer, 1.0, batch_size, generator, trim_fraction)
+        run_epoch(
+            network, X, optimizer, 1.0, batch_size, generator, trim_fraction, objective=objective
+        )
         for _ in range(max_iter)
     ]
 
@@ -71,9 +78,9 @@ def test_fit_trains_on_float32_input_without_a_copy(monkeypatch):
     seen = {}
     original_run_epoch = skvae._base.run_epoch
 
-    def recording_run_epoch(network, X, *args):
-        seen["pointer"], seen["dtype"] = X.data_ptr(), X.dtype
-        return original_run_epoch(network, X, *args)
+    def recording_run_epoch(network, batch, *args):
+        seen["pointer"], seen["dtype"] = batch.values.data_ptr(), batch.values.dtype
+        return original_run_epoch(network, batch, *args)
 
     monkeypatch.setattr(skvae._base, "run_epoch", recording_run_epoch)
     X = np.random.RandomState(0).normal(size=(50, 3)).astype(np.float32)
@@ -117,26 +124,24 @@ def test_warm_start_uses_the_new_weight_decay_not_the_saved_one():
     )
     with pytest.warns(ConvergenceWarning):
         vae.fit(X)
-    assert vae._optimizer_state["param_groups"][0]["weight_decay"] == 0.0
+    assert vae._training_state.optimizer_state["param_groups"][0]["weight_decay"] == 0.0
     vae.set_params(weight_decay=0.5)
     with pytest.warns(ConvergenceWarning):
         vae.fit(X)
-    groups = vae._optimizer_state["param_groups"]
+    groups = vae._training_state.optimizer_state["param_groups"]
     assert [g["weight_decay"] for g in groups] == [0.5] * len(groups)
 
 
 def test_each_epoch_visits_every_row_once_with_fresh_noise(monkeypatch):
     calls = []
-    original_elbo = skvae._training.elbo
 
-    def recording_elbo(vae, x, noise, kl_weight=1.0):
-        calls.append((x.clone(), noise.clone()))
-        return original_elbo(vae, x, noise, kl_weight)
+    def recording_elbo(vae, batch, noise, kl_weight=1.0):
+        calls.append((batch.values.clone(), noise.clone()))
+        return elbo(vae, batch, noise, kl_weight)
 
-    monkeypatch.setattr(skvae._training, "elbo", recording_elbo)
     monkeypatch.setattr(skvae._training, "NOISE_BLOCK_BATCHES", 2)  # several noise blocks
     X = torch.arange(30, dtype=torch.float32).reshape(10, 3)
-    _train(_network(), X, max_iter=2, batch_size=4)
+    _train(_network(), X, max_iter=2, batch_size=4, objective=recording_elbo)
     assert [len(x) for x, _ in calls] == [4, 4, 2] * 2  # ceil(10 / 4) steps per epoch
     for epoch in range(2):
         rows = torch.cat([x for x, _ in calls[3 * epoch : 3 * epoch + 3]])
@@ -161,26 +166,24 @@ def test_number_of_adam_steps_and_reproducible_loss():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_epoch_loss_is_the_mean_negative_elbo_of_the_steps(monkeypatch):
+def test_epoch_loss_is_the_mean_negative_elbo_of_the_steps():
     step_losses = []
-    original_elbo = skvae._training.elbo
 
-    def recording_elbo(vae, x, noise, kl_weight=1.0):
-        value = original_elbo(vae, x, noise, kl_weight)
-        step_losses.append((len(x), -value.mean().item()))
+    def recording_elbo(vae, batch, noise, kl_weight=1.0):
+        value = elbo(vae, batch, noise, kl_weight)
+        step_losses.append((len(batch), -value.mean().item()))
         return value
 
-    monkeypatch.setattr(skvae._training, "elbo", recording_elbo)
     X = torch.randn(10, 3, generator=torch.Generator().manual_seed(2))
-    losses = _train(_network(), X, max_iter=1, batch_size=4)
+    losses = _train(_network(), X, max_iter=1, batch_size=4, objective=recording_elbo)
     expected = sum(n * loss for n, loss in step_losses) / 10
     assert losses == [pytest.approx(expected, rel=1e-6)]
 
 
 def test_column_mean_std_in_chunks_matches_numpy(monkeypatch):
-    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 40)  # 13 rows per chunk
+    monkeypatch.setattr(skvae._inference, "CHUNK_ELEMENTS", 40)  # 13 rows per chunk
     X = np.random.RandomState(0).normal(3.0, 2.0, size=(100, 3)).astype(np.float32)
-    mean, std = skvae._base._column_mean_std(X)
+    mean, std = skvae._columns.column_mean_std(X)
     assert mean.dtype == std.dtype == np.float64
     np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
     np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-12)
@@ -246,7 +249,8 @@ def test_partial_fit_passes_are_the_epochs_of_fit():
     for a, b in zip(_weights(streamed), _weights(fitted)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # Adam's step count carried over: ceil(300 / 32) steps per pass
-    assert all(s["step"].item() == 3 * 10 for s in streamed._optimizer_state["state"].values())
+    moments = streamed._training_state.optimizer_state["state"].values()
+    assert all(s["step"].item() == 3 * 10 for s in moments)
 
 
 def test_warm_start_continues_where_the_previous_fit_stopped():
@@ -298,7 +302,7 @@ def test_keyboard_interrupt_keeps_the_best_model_so_far(monkeypatch):
     assert vae.best_validation_score_ == max(vae.validation_scores_)
     # the weights kept are the best epoch's
     for name, value in vae.network_.state_dict().items():
-        torch.testing.assert_close(value, vae._best_state[name], rtol=0, atol=0)
+        torch.testing.assert_close(value, vae._training_state.best_state[name], rtol=0, atol=0)
     assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score(X))
     monkeypatch.setattr(skvae._base, "run_epoch", original_run_epoch)
     vae.set_params(warm_start=True, max_iter=1)
@@ -318,12 +322,12 @@ def test_the_fitted_model_is_the_weight_average_which_beats_the_last_iterate():
     with pytest.warns(ConvergenceWarning):
         averaged = VAETransformer(**params).fit(X[:2000])
         last = VAETransformer(**params, weight_averaging=0.0).fit(X[:2000])
-    assert last._training_weights is None  # Adam trained the model itself
+    assert last._training_state.training_weights is None  # Adam trained the model itself
     # Adam's own iterate, kept for warm starts, is the last one of the same run
     iterate = VAETransformer(**{**params, "max_iter": 1})
     with pytest.warns(ConvergenceWarning):
         iterate.fit(X[:2000])
-    iterate.network_.load_state_dict(averaged._training_weights)
+    iterate.network_.load_state_dict(averaged._training_state.training_weights)
     held_out = X[2000:]
     assert averaged.score(held_out) > iterate.score(held_out) + 0.2  # measured: +0.41
     assert averaged.score(held_out) > last.score(held_out) + 0.2
@@ -379,7 +383,7 @@ def _schedule_decisions(scores):
     for score in scores:
         vae.validation_scores_.append(score)
         decisions.append(vae._update_no_improvement_count(True, False, vae.network_, 1))
-        rates.append(vae._learning_rate / 1e-3)
+        rates.append(vae._training_state.learning_rate / 1e-3)
     return decisions, rates
 
 
