@@ -11,11 +11,13 @@ from ._plotting import (
     SamplesDisplay,
     TrainingCurvesDisplay,
 )
+from ._warnings import PosteriorCollapseWarning
 
 __all__ = [
     "InterpolationDisplay",
     "LatentSpaceDisplay",
     "ManifoldDisplay",
+    "PosteriorCollapseWarning",
     "ReconstructionDisplay",
     "SamplesDisplay",
     "TrainingCurvesDisplay",

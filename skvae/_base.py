@@ -12,7 +12,6 @@ small hooks (``_scoring_input``, ``_trim_fraction``, ``_resolve_batch_size``,
 
 import copy
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -39,19 +38,22 @@ from ._objective import (
     common_random_numbers,
     elbo,
     elbo_per_feature,
+    elbo_terms,
     importance_weighted_bound,
     row_keyed_normal_draws,
 )
 from ._progress import EpochProgress
 from ._state import keep_state_on_error
 from ._threads import resolve_n_threads, torch_threads
+from ._warnings import PosteriorCollapseWarning, warn
 from ._training import (
+    TermMeans,
     TrainingState,
     WeightAverage,
     copy_state,
     kl_weight_at,
     make_optimizer,
-    mean_elbo,
+    mean_terms,
     run_epoch,
     set_step_settings,
 )
@@ -68,6 +70,11 @@ _MAX_LEARNING_RATE_CUTS = 2
 # within 0.09 nats: benchmarks/results/time_to_quality_tuning_validation*.md),
 # while 16 draws made validation a fifth of an epoch's time on MNIST.
 _VALIDATION_DRAWS = 4
+# A latent dimension whose mean KL term is below this many nats per row is
+# unused: its posterior is the prior for every row. 0.05 nats is the KL of
+# posterior means spread with a standard deviation of about 0.3 around 0.
+_ACTIVE_KL = 0.05
+_COLLAPSE_GRACE_EPOCHS = 100
 
 
 def _resolve_device(device):
@@ -84,6 +91,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
     # Fewest Adam steps the stopping rule waits for an improvement (see
     # ``_patience``); 0 counts epochs only, as scikit-learn's MLP does.
     _min_patience_steps = 0
+    # Whether fit warns when the fitted model uses no latent dimension.
+    _warns_on_collapse = True
 
     _parameter_constraints = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
@@ -241,6 +250,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
             columns = self._column_description(X_fit.shape[1]).fit(X_fit)
+            for hint in columns.hints(X_fit):
+                warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)
             network.reset_parameters(generator)  # every parameter, or an error
             columns.initialise(network.likelihood)
@@ -250,6 +261,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
+        for name, _ in self._PART_CURVES.values():
+            setattr(self, name, [])
+            setattr(self, "validation_" + name, None)
         self.validation_scores_ = None
         self.best_validation_score_ = None
         self.best_loss_ = None
@@ -309,6 +323,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             for _ in range(1 if incremental else self.max_iter):
                 set_step_settings(optimizer, state.learning_rate, self.weight_decay)
                 kl_weight = kl_weight_at(self.n_iter_, self.beta, warmup_epochs)
+                parts = TermMeans()
                 loss = run_epoch(
                     trained,
                     train,
@@ -319,15 +334,27 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                     self._trim_fraction(),
                     average,
                     objective,
+                    parts,
                 )
                 self.n_iter_ += 1
                 self.t_ += train.n_rows
                 self.loss_curve_.append(loss)
-                score = None
+                training_parts = parts.means()
+                self._record_parts("", training_parts)
+                score, validation_parts = None, {}
                 if early_stopping:
-                    score = mean_elbo(network, validation, validation_noise)
+                    score, validation_parts = mean_terms(
+                        network, validation, validation_noise, objective
+                    )
                     self.validation_scores_.append(score)
-                progress.update(self.n_iter_, loss, score)
+                    self._record_parts("validation_", validation_parts)
+                progress.update(
+                    self.n_iter_,
+                    loss,
+                    score,
+                    reconstruction=training_parts.get("reconstruction"),
+                    kl=training_parts.get("kl"),
+                )
                 if incremental:
                     break
                 in_warmup = self.n_iter_ < warmup_epochs
@@ -343,10 +370,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                     break
         except KeyboardInterrupt:
             interrupted = True
-            warnings.warn(
-                "Training interrupted by the user; keeping the model trained so far.",
-                stacklevel=4,
-            )
+            warn("Training interrupted by the user; keeping the model trained so far.")
         finally:
             progress.close()
             optimizer.zero_grad(set_to_none=True)  # no gradients kept on the model
@@ -358,13 +382,72 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         if early_stopping and state.best_state is not None:
             network.load_state_dict(state.best_state)
         network.eval()
-        if not (incremental or converged or interrupted):
-            warnings.warn(
+        self.kl_per_dimension_ = self._kl_per_dimension(
+            network, validation if early_stopping else train, objective
+        )
+        # Within the KL warm-up an unused code is expected: no warning yet.
+        past_warmup = self.n_iter_ > warmup_epochs
+        if not (incremental or interrupted) and past_warmup and self._warns_on_collapse and (
+            self._collapsed()
+        ):
+            warn(
+                f"The fitted VAE uses none of its {self.latent_dim} latent dimensions: each "
+                f"one's KL term is below {_ACTIVE_KL} nats per row (kl_per_dimension_), so "
+                "the encoder ignores its input (posterior collapse) and transform carries "
+                "no information. Either the fit stopped on a plateau (try another "
+                "random_state, a larger n_iter_no_change or warmup_epochs, or a smaller "
+                "beta), or the data have no dependence between features that a latent "
+                "code can capture.",
+                PosteriorCollapseWarning,
+            )
+        if not (incremental or converged or interrupted) and self._warns_at_max_iter():
+            warn(
                 f"The VAE did not converge within max_iter={self.max_iter} epochs; "
                 "consider raising max_iter.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
+
+    # Fitted curves of the loss's parts, one entry per epoch, beside loss_curve_.
+    _PART_CURVES = {
+        "reconstruction": ("reconstruction_loss_curve_", -1.0),
+        "kl": ("kl_curve_", 1.0),
+        "kl_per_dimension": ("kl_per_dimension_curve_", 1.0),
+    }
+
+    def _record_parts(self, prefix, parts):
+        """Append one epoch's mean parts to the curves named ``prefix + ...``."""
+        for part, (name, sign) in self._PART_CURVES.items():
+            if part not in parts:
+                continue
+            value = parts[part]
+            value = [sign * v for v in value] if isinstance(value, list) else sign * value
+            curve = getattr(self, prefix + name, None)
+            if curve is None:  # a model loaded from an older file, or validation's first fit
+                curve = []
+                setattr(self, prefix + name, curve)
+            curve.append(value)
+
+    def _kl_per_dimension(self, network, batch, objective):
+        """Mean KL per latent dimension of the fitted model on ``batch`` (at most 4096 rows).
+
+        None when the objective gives no per-dimension KL.
+        """
+        batch = batch.rows(0, min(batch.n_rows, 4096))
+        noise = self._scoring_noise(batch.values.device, min(self.n_mc_samples, _VALIDATION_DRAWS))
+        parts = mean_terms(network, batch, noise, objective)[1]
+        per_dimension = parts.get("kl_per_dimension")
+        return None if per_dimension is None else np.asarray(per_dimension)
+
+    def _epoch_collapsed(self, early_stopping):
+        """True when the last epoch's model used no latent dimension (see ``_collapsed``)."""
+        prefix = "validation_" if early_stopping else ""
+        curve = getattr(self, prefix + "kl_per_dimension_curve_", None)
+        return bool(curve) and bool(np.all(np.asarray(curve[-1]) < _ACTIVE_KL))
+
+    def _collapsed(self):
+        """True when no latent dimension carries information (see ``kl_per_dimension_``)."""
+        per_dimension = getattr(self, "kl_per_dimension_", None)
+        return per_dimension is not None and bool(np.all(per_dimension < _ACTIVE_KL))
 
     def _trained_network(self):
         """The network Adam updates, and the average of it kept as the model (or None).
@@ -434,8 +517,15 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             loss = self.loss_curve_[-1]
             improved = loss < self.best_loss_ - self.tol
             self.best_loss_ = min(self.best_loss_, loss)
+        # An epoch whose model uses no latent dimension (collapsed) does not
+        # count as one without improvement, for at most _COLLAPSE_GRACE_EPOCHS:
+        # such a model often starts to use its code after a long plateau.
+        waiting = in_warmup
+        if not improved and self._epoch_collapsed(early_stopping):
+            state.collapsed_epochs += 1
+            waiting |= state.collapsed_epochs <= _COLLAPSE_GRACE_EPOCHS
         state.no_improvement_count = (
-            0 if improved or in_warmup else state.no_improvement_count + 1
+            0 if improved or waiting else state.no_improvement_count + 1
         )
         state.improved_since_cut |= improved
         if state.no_improvement_count <= patience:
@@ -463,13 +553,18 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """Share of each batch left out of the loss; a hook for robust subclasses."""
         return 0.0
 
+    def _warns_at_max_iter(self):
+        """Whether stopping at ``max_iter`` deserves a ConvergenceWarning; a hook."""
+        return True
+
     def _training_objective(self):
         """The per-row objective the loop maximises; a hook (the ELBO here).
 
-        Called as ``objective(vae, batch, noise, kl_weight)``; see
-        ``_objective.elbo``.
+        Called as ``objective(vae, batch, noise, kl_weight)``, it returns one
+        value per row, or a dict with the value under ``"objective"`` and its
+        parts (see ``_objective.elbo_terms``), which become fitted curves.
         """
-        return elbo
+        return elbo_terms
 
     def _check_hidden_layer_sizes(self):
         return check_hidden_layer_sizes(self.hidden_layer_sizes)

@@ -59,6 +59,10 @@ class ColumnBlock:
         """The block's clipping bounds ``(low, high)`` cut to its support."""
         return low, high
 
+    def hint(self, X):
+        """A sentence suggesting a better likelihood for these training values, or None."""
+        return None
+
     def display_range(self):
         """The fixed colour range of its values in a picture, or None (the data's own)."""
         return None
@@ -111,6 +115,17 @@ class GaussianColumns(ColumnBlock):
             return super().location_scale()
         return self.shift, self.scale
 
+    def hint(self, X):
+        values = X[:, self.columns]
+        if np.any(values == 1) and np.all((values == 0) | (values == 1)):
+            return (
+                "X holds only the values 0 and 1: likelihood='bernoulli' models binary data, "
+                "and its scores are log-probabilities. A Gaussian density on 0/1 values can "
+                "grow without bound as its variance shrinks, so its ELBO (even positive) "
+                "says little."
+            )
+        return None
+
     def build(self, min_variance):
         return GaussianLikelihood(len(self.columns), min_variance)
 
@@ -149,6 +164,17 @@ class BernoulliColumns(ColumnBlock):
 
     def clip_bounds(self, low, high):
         return np.maximum(low, 0.0), np.minimum(high, 1.0)
+
+    def hint(self, X):
+        values = X[:, self.columns]
+        if values.size and np.mean((values > 0) & (values < 1)) > 0.5:
+            return (
+                "Most values of X lie strictly between 0 and 1: with likelihood='bernoulli' "
+                "they are scored by the cross-entropy, which is not a normalised density "
+                "on [0, 1], so score_samples does not compare with other density models. "
+                "likelihood='gaussian' models continuous values."
+            )
+        return None
 
     def display_range(self):
         return (0.0, 1.0)
@@ -207,6 +233,10 @@ class ColumnDescription:
                 low[block.columns], high[block.columns]
             )
         return low, high
+
+    def hints(self, X):
+        """Each block's suggestion of a better likelihood for the training rows ``X``."""
+        return [hint for hint in (block.hint(X) for block in self.blocks) if hint is not None]
 
     def display_range(self):
         """The colour range shared by every column in a picture, or None (the data's own)."""

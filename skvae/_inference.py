@@ -1,7 +1,7 @@
 """Chunked inference: one helper maps a batch of rows through the model.
 
 Every method that maps rows (transform, scoring, decoding) goes through
-:func:`map_rows`, and sampling and the validation ELBO walk the same
+:func:`map_rows`, and sampling and the validation score walk the same
 :func:`chunks`, so memory is bounded by one setting, ``CHUNK_ELEMENTS``,
 whatever the number of rows. Scores are computed on whole blocks of
 ``ROW_BLOCK`` rows (:func:`padded`): float32 matrix kernels may round a row
@@ -10,7 +10,6 @@ every row's result independent of the others.
 """
 
 import numpy as np
-import torch
 
 from ._batch import as_batch
 
@@ -71,16 +70,3 @@ def map_rows(data, compute, chunk_rows, device, dtype):
             "arithmetic: it lies beyond what this model can represent."
         )
     return out
-
-
-def sum_rows(batch, compute, chunk_rows):
-    """The sum over the rows of ``compute(chunk)`` (one value per row), in float64.
-
-    ``batch`` holds tensors already on the device (the validation rows);
-    the total stays on the device until it is read.
-    """
-    total = torch.zeros((), dtype=torch.float64, device=batch.values.device)
-    for start, stop in chunks(batch.n_rows, chunk_rows):
-        total += compute(batch.rows(start, stop)).sum().double()
-    return total
-

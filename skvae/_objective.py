@@ -249,6 +249,38 @@ def kl_term(vae, mean, log_var, noise):
     return (posterior_log_prob(noise, log_var) - vae.prior.log_prob(z)).mean(0)
 
 
+def kl_term_per_dimension(vae, mean, log_var):
+    """The KL per row and latent dimension, (batch, latent_dim), or None.
+
+    None when the prior gives no closed form that factorises over the
+    dimensions; the per-dimension KL is how much each dimension is used (an
+    unused, "collapsed" one has a KL near 0).
+    """
+    split = getattr(vae.prior, "kl_per_dimension", None)
+    return split(mean, log_var) if callable(split) else None
+
+
+def elbo_terms(vae, data, noise, kl_weight=1.0):
+    """The ELBO with its parts, per row: a dict of tensors.
+
+    ``"objective"``: E_q[log p(x|z)] - kl_weight * KL, as :func:`elbo`
+    (bit for bit); ``"reconstruction"``: E_q[log p(x|z)]; ``"kl"``: the KL
+    (weight 1); ``"kl_per_dimension"``: the KL per latent dimension, or
+    None (see :func:`kl_term_per_dimension`). The training loop records the
+    parts as fitted curves when an objective returns such a dict.
+    """
+    batch, x_t, mean, log_var = _encoded(vae, data)
+    reconstruction = expected_log_likelihood(vae, x_t, mean, log_var, noise, batch.mask)
+    per_dimension = kl_term_per_dimension(vae, mean, log_var)
+    kl = per_dimension.sum(-1) if per_dimension is not None else kl_term(vae, mean, log_var, noise)
+    return {
+        "objective": reconstruction - kl_weight * kl,
+        "reconstruction": reconstruction,
+        "kl": kl,
+        "kl_per_dimension": per_dimension,
+    }
+
+
 def elbo(vae, data, noise, kl_weight=1.0):
     """Per-row evidence lower bound E_q[log p(x|z)] - kl_weight * KL: (batch,).
 

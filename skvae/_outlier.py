@@ -224,6 +224,27 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         the fixed scoring draws, as in :class:`VAETransformer`.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+    reconstruction_loss_curve_ : list of float
+        The loss's first part after each epoch: the reconstruction loss
+        -E_q[log p(x|z)], nats per sample, averaged over the epoch's rows.
+    kl_curve_ : list of float
+        Its second part: the KL term KL(q(z|x) || p(z)) with weight 1, so
+        that ``loss_curve_`` is the first part plus the epoch's KL weight
+        (``beta``, ramped up over ``warmup_epochs``) times this.
+    kl_per_dimension_curve_ : list of list of float
+        The KL term of each latent dimension after each epoch; a dimension
+        whose KL stays near 0 is not used.
+    validation_reconstruction_loss_curve_, validation_kl_curve_, \
+validation_kl_per_dimension_curve_ : list or None
+        The same on the validation rows (``early_stopping=True``), with the
+        draws of ``validation_scores_``: each validation score is minus the
+        sum of the first two.
+    kl_per_dimension_ : ndarray of shape (latent_dim,)
+        The KL term of each latent dimension for the fitted model, on the
+        validation rows (the training rows without early stopping; at most
+        4,096 of them). When every entry is below 0.05 nats the model uses
+        no latent dimension, and ``fit`` warns with a
+        ``PosteriorCollapseWarning``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -484,6 +505,18 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
 
     def _trim_fraction(self):
         return self.trim_fraction
+
+    # The detector's score is the ELBO and a neighbour distance, whether or not
+    # its short fit uses the latent code: a collapsed model is no failure here.
+    _warns_on_collapse = False
+
+    def _warns_at_max_iter(self):
+        """Only with early stopping: the detector's default trains max_iter epochs by design.
+
+        Its ``max_iter=8`` was chosen by cross-validation over data sets (see
+        the class docstring); stopping there is not a failure to converge.
+        """
+        return self.early_stopping
 
     def _resolve_batch_size(self, n_train_rows):
         if self.batch_size == "auto":

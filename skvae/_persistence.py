@@ -28,7 +28,6 @@ import json
 import os
 import struct
 import tempfile
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -39,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._columns import ColumnDescription
 from ._threads import resolve_n_threads
+from ._warnings import warn
 
 FORMAT = "skvae"
 # 2: large fitted arrays as tensors (files of version 1 hold every array as JSON).
@@ -120,7 +120,7 @@ def _saved_params(estimator):
     params = {}
     for name, value in estimator.get_params(deep=False).items():
         if isinstance(value, np.random.RandomState):
-            warnings.warn(
+            warn(
                 f"{name} is a RandomState instance, which is not saved: the loaded "
                 f"model has {name}=None (pass an integer to keep it).",
                 UserWarning,

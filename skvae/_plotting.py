@@ -905,13 +905,17 @@ class InterpolationDisplay:
 
 # --------------------------------------------------------- training curves
 class TrainingCurvesDisplay:
-    """The training loss and the validation ELBO per epoch.
+    """The training loss, the validation ELBO and the loss's two parts per epoch.
 
-    Both are drawn as ELBOs in nats per sample, higher is better: the
-    training curve is minus the training loss, which during the KL warm-up
-    (shaded) weighs the KL term by less than 1 and so lies above the true
-    ELBO; the validation curve (only with ``early_stopping=True``) is the
-    ELBO of the held-out rows, with the epoch whose weights were kept marked.
+    The loss curves are drawn as ELBOs in nats per sample, higher is better:
+    the training curve is minus the training loss, which during the KL
+    warm-up (shaded) weighs the KL term by less than 1 and so lies above the
+    true ELBO; the validation curve (only with ``early_stopping=True``) is
+    the ELBO of the held-out rows, with the epoch whose weights were kept
+    marked. When the parts are known, the reconstruction term
+    E_q[log p(x|z)] is drawn dashed on the same axis, and the KL term (weight
+    1) on a second axis at the right: the ELBO is the first minus the second.
+    A KL near 0 means that the latent code is not used (posterior collapse).
 
     Use :meth:`from_estimator` to build it. All parameters are stored as
     attributes.
@@ -924,12 +928,23 @@ class TrainingCurvesDisplay:
         Validation ELBO per epoch (``validation_scores_``).
     warmup_epochs : int, default=0
         Epochs of KL warm-up, shaded.
+    reconstruction_loss_curve : list of float, default=None
+        Training reconstruction loss -E_q[log p(x|z)] per epoch
+        (``reconstruction_loss_curve_``).
+    kl_curve : list of float, default=None
+        Training KL term per epoch (``kl_curve_``).
+    validation_reconstruction_loss_curve, validation_kl_curve : list of float, default=None
+        The same on the validation rows.
 
     Attributes
     ----------
     lines_ : list of matplotlib Line2D
         The training curve, then the validation curve when there is one.
+    parts_lines_ : list of matplotlib Line2D
+        The reconstruction-term and KL curves drawn (training, then validation).
     ax_ : matplotlib Axes
+    kl_ax_ : matplotlib Axes or None
+        The right-hand axis of the KL curves.
     figure_ : matplotlib Figure
 
     Examples
@@ -939,14 +954,28 @@ class TrainingCurvesDisplay:
     >>> X, _ = load_digits(return_X_y=True)
     >>> vae = VAETransformer(max_iter=8, early_stopping=True, random_state=0).fit(X)
     >>> display = TrainingCurvesDisplay.from_estimator(vae)
-    >>> len(display.lines_)
-    2
+    >>> len(display.lines_), len(display.parts_lines_)
+    (2, 4)
     """
 
-    def __init__(self, loss_curve, *, validation_scores=None, warmup_epochs=0):
+    def __init__(
+        self,
+        loss_curve,
+        *,
+        validation_scores=None,
+        warmup_epochs=0,
+        reconstruction_loss_curve=None,
+        kl_curve=None,
+        validation_reconstruction_loss_curve=None,
+        validation_kl_curve=None,
+    ):
         self.loss_curve = loss_curve
         self.validation_scores = validation_scores
         self.warmup_epochs = warmup_epochs
+        self.reconstruction_loss_curve = reconstruction_loss_curve
+        self.kl_curve = kl_curve
+        self.validation_reconstruction_loss_curve = validation_reconstruction_loss_curve
+        self.validation_kl_curve = validation_kl_curve
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, **kwargs):
@@ -965,10 +994,28 @@ class TrainingCurvesDisplay:
         """
         _check_fitted_with(estimator, ["loss_curve_"], "TrainingCurvesDisplay")
         n_epochs = len(estimator.loss_curve_)
+
+        def curve(name):  # a part recorded for every epoch, or None
+            values = getattr(estimator, name, None)
+            return list(values) if values and len(values) == n_epochs else None
+
+        validation_scores = getattr(estimator, "validation_scores_", None) or None
+        n_validation = len(validation_scores or [])
+
+        def validation_curve(name):
+            values = getattr(estimator, name, None)
+            return list(values) if values and len(values) == n_validation else None
+
         display = cls(
             list(estimator.loss_curve_),
-            validation_scores=getattr(estimator, "validation_scores_", None) or None,
+            validation_scores=validation_scores,
             warmup_epochs=min(int(getattr(estimator, "warmup_epochs", 0) or 0), n_epochs),
+            reconstruction_loss_curve=curve("reconstruction_loss_curve_"),
+            kl_curve=curve("kl_curve_"),
+            validation_reconstruction_loss_curve=validation_curve(
+                "validation_reconstruction_loss_curve_"
+            ),
+            validation_kl_curve=validation_curve("validation_kl_curve_"),
         )
         return display.plot(ax=ax, **kwargs)
 
@@ -1003,6 +1050,36 @@ class TrainingCurvesDisplay:
             best = int(np.argmax(validation))
             ax.plot(best + 1, validation[best], "o", color=self.lines_[-1].get_color(),
                     label=f"best: {validation[best]:.1f} at epoch {best + 1}")
+        self.parts_lines_, self.kl_ax_ = [], None
+        colors = [line.get_color() for line in self.lines_]
+        for reconstruction, color, name in (
+            (self.reconstruction_loss_curve, colors[0], "training"),
+            (self.validation_reconstruction_loss_curve, colors[-1], "validation"),
+        ):
+            if reconstruction:
+                term = -np.asarray(reconstruction, dtype=np.float64)
+                curves.append(term)
+                self.parts_lines_ += ax.plot(
+                    np.arange(1, term.size + 1), term, "--", color=color,
+                    label=f"{name} E[log p(x|z)]",
+                )
+        kl_curves = [
+            (kl, color, name)
+            for kl, color, name in (
+                (self.kl_curve, colors[0], "training"),
+                (self.validation_kl_curve, colors[-1], "validation"),
+            )
+            if kl
+        ]
+        if kl_curves:
+            self.kl_ax_ = ax.twinx()
+            for kl, color, name in kl_curves:
+                kl = np.asarray(kl, dtype=np.float64)
+                self.parts_lines_ += self.kl_ax_.plot(
+                    np.arange(1, kl.size + 1), kl, ":", color=color, label=f"{name} KL (right)"
+                )
+            self.kl_ax_.set_ylabel("KL term (nats per sample)")
+            self.kl_ax_.set_ylim(bottom=0.0)
         # Leave out the first tenth of the epochs when choosing the y range:
         # the first epochs' loss can be far below the rest and flatten the curves.
         skip = min(training.size - 1, max(1, training.size // 10)) if training.size > 4 else 0
@@ -1014,7 +1091,17 @@ class TrainingCurvesDisplay:
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("ELBO (nats per sample)")
-        ax.legend(loc="lower right")
+        handles, labels = ax.get_legend_handles_labels()
+        if self.kl_ax_ is not None:
+            more = self.kl_ax_.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        if self.kl_ax_ is None:
+            ax.legend(handles, labels, loc="lower right")
+        else:  # below the axes: with the parts there are too many curves to cover
+            ax.legend(
+                handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                fontsize="small", frameon=False,
+            )
         ax.grid(alpha=0.3)
         self.ax_, self.figure_ = ax, ax.figure
         return self

@@ -2,7 +2,8 @@
 
 A prior gives ``log_prob(z)`` summed over the latent dimensions, ``kl`` (the
 closed-form KL divergence from a diagonal Gaussian posterior, or None where
-there is none), ``sample``, the marginal ``quantile`` of each dimension (for
+there is none) and, for a prior that factorises over the dimensions,
+``kl_per_dimension``, ``sample``, the marginal ``quantile`` of each dimension (for
 the manifold picture), and ``reset_parameters(generator)``, as scvi-tools
 keeps its priors as classes (``module/base/_priors.py``). N(0, I) is the only
 prior today; a mixture prior is one more class here. Plain PyTorch: no
@@ -17,12 +18,18 @@ from torch import nn
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_kl(mean, log_var):
-    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per row: (batch, d) -> (batch,).
+def gaussian_kl_per_dimension(mean, log_var):
+    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per row and dimension: (batch, d).
 
-    Closed form from Kingma & Welling (2013), appendix B.
+    Closed form from Kingma & Welling (2013), appendix B; N(0, I) factorises,
+    so the KL is the sum of one term per latent dimension.
     """
-    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per row: (batch, d) -> (batch,)."""
+    return gaussian_kl_per_dimension(mean, log_var).sum(-1)
 
 
 class StandardNormalPrior(nn.Module):
@@ -52,6 +59,10 @@ class StandardNormalPrior(nn.Module):
     def kl(self, mean, log_var):
         """KL(q || p) in closed form for q = N(mean, diag(exp(log_var))): (batch,)."""
         return gaussian_kl(mean, log_var)
+
+    def kl_per_dimension(self, mean, log_var):
+        """The closed-form KL split over the latent dimensions: (batch, latent_dim)."""
+        return gaussian_kl_per_dimension(mean, log_var)
 
     def sample(self, n_samples, generator, device="cpu", dtype=torch.float32):
         """``n_samples`` draws z ~ p(z): (n_samples, latent_dim)."""

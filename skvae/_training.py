@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ._batch import as_batch
-from ._inference import sum_rows
+from ._inference import chunks
 from ._objective import elbo
 
 VALIDATION_CHUNK_ROWS = 4096
@@ -85,14 +85,56 @@ def epoch_mean(step_losses, n_rows, batch_size):
     return (losses @ weights).item() / n_rows
 
 
+def _terms_of(result):
+    """An objective's result as a dict of per-row tensors (a bare tensor is the objective)."""
+    return result if isinstance(result, dict) else {"objective": result}
+
+
+class TermMeans:
+    """Row-weighted means of an objective's parts over the steps of an epoch.
+
+    Each part (``reconstruction``, ``kl``, ``kl_per_dimension``) of each
+    step is averaged over the step's rows on the device, and the means are
+    read once, at the end (one host synchronisation).
+    """
+
+    PARTS = ("reconstruction", "kl", "kl_per_dimension")
+
+    def __init__(self):
+        self.sums = {}
+        self.n_rows = 0
+
+    @torch.no_grad()
+    def add(self, terms):
+        for name in self.PARTS:
+            value = terms.get(name)
+            if value is not None:
+                total = value.detach().sum(0, dtype=torch.float64)
+                self.sums[name] = total if name not in self.sums else self.sums[name] + total
+        self.n_rows += terms["objective"].shape[0]
+
+    def means(self):
+        """{part: float (or list of floats per latent dimension)}, for the parts seen."""
+        return {name: (total / self.n_rows).tolist() for name, total in self.sums.items()}
+
+
 @torch.no_grad()
-def mean_elbo(vae, batch, noise, objective=elbo):
-    """Mean per-row ``objective`` (KL weight 1) over ``batch``, in bounded chunks."""
+def mean_terms(vae, batch, noise, objective):
+    """Mean per-row value and parts of ``objective`` (KL weight 1) over ``batch``.
+
+    Returns ``(mean objective, {part: mean})``: the validation score that
+    early stopping compares, and the parts recorded as validation curves.
+    """
     was_training = vae.training
     vae.eval()
-    total = sum_rows(batch, lambda rows: objective(vae, rows, noise), VALIDATION_CHUNK_ROWS)
+    total = torch.zeros((), dtype=torch.float64, device=batch.values.device)
+    parts = TermMeans()
+    for start, stop in chunks(batch.n_rows, VALIDATION_CHUNK_ROWS):
+        terms = _terms_of(objective(vae, batch.rows(start, stop), noise, 1.0))
+        total += terms["objective"].sum().double()
+        parts.add(terms)
     vae.train(was_training)
-    return total.item() / batch.n_rows
+    return total.item() / batch.n_rows, parts.means()
 
 
 def trimmed_mean(values, trim_fraction):
@@ -145,6 +187,7 @@ def run_epoch(
     trim_fraction=0.0,
     average=None,
     objective=elbo,
+    parts=None,
 ):
     """One pass over the rows of ``data`` (a Batch) in a random order; returns the mean loss.
 
@@ -154,9 +197,12 @@ def run_epoch(
     lowest value. ``noise`` holds ``objective.n_draws`` standard normal
     draws per row (one when the objective does not say), shape
     (n_draws, batch, latent_dim), so that an importance-weighted objective
-    gets its K draws. Reading the loss at the end is the epoch's one host
-    synchronisation. ``average`` (a :class:`WeightAverage` of ``vae``), when
-    given, is updated after every step.
+    gets its K draws. When the objective returns a dict (see
+    ``_objective.elbo_terms``) and ``parts`` (a :class:`TermMeans`) is
+    given, the means of its parts over the epoch's rows are added to it.
+    Reading the loss at the end is the epoch's one host synchronisation.
+    ``average`` (a :class:`WeightAverage` of ``vae``), when given, is
+    updated after every step.
     """
     vae.train()
     data = as_batch(data)
@@ -178,7 +224,10 @@ def run_epoch(
             )
         batch = data.select(order[start : start + batch_size])  # (batch, n_features) each
         noise = noise_block[:, offset : offset + batch_size]  # (n_draws, batch, latent_dim)
-        loss = -trimmed_mean(objective(vae, batch, noise, kl_weight), trim_fraction)
+        terms = _terms_of(objective(vae, batch, noise, kl_weight))
+        loss = -trimmed_mean(terms["objective"], trim_fraction)
+        if parts is not None:
+            parts.add(terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -238,6 +287,7 @@ class TrainingState:
     no_improvement_count: int = 0
     learning_rate_cuts: int = 0
     improved_since_cut: bool = True
+    collapsed_epochs: int = 0
     best_state: Any = field(default=None, repr=False)
 
     def reset_stopping(self, learning_rate):
@@ -245,6 +295,7 @@ class TrainingState:
         self.no_improvement_count = 0
         self.learning_rate_cuts = 0
         self.improved_since_cut = True
+        self.collapsed_epochs = 0
         self.learning_rate = float(learning_rate)
         self.best_state = None
 

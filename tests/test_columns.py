@@ -79,3 +79,33 @@ def test_column_mean_std_is_float64_whatever_the_input():
     mean, std = column_mean_std(X)
     assert mean.dtype == std.dtype == np.float64
     np.testing.assert_allclose(std, X.astype(np.float64).std(0), rtol=1e-12)
+
+
+def test_hints_suggest_the_likelihood_that_fits_the_values():
+    rng = np.random.RandomState(0)
+    binary = (rng.uniform(size=(50, 3)) < 0.3).astype(float)
+    assert "likelihood='bernoulli'" in " ".join(
+        ColumnDescription.from_likelihood("gaussian", 3).hints(binary)
+    )
+    proportions = rng.uniform(size=(50, 3))
+    assert "likelihood='gaussian'" in " ".join(
+        ColumnDescription.from_likelihood("bernoulli", 3).hints(proportions)
+    )
+    # Grey-level images (mostly 0 or 1) are a usual Bernoulli input: no hint.
+    grey = np.where(rng.uniform(size=(50, 3)) < 0.7, 0.0, rng.uniform(size=(50, 3)))
+    assert ColumnDescription.from_likelihood("bernoulli", 3).hints(grey) == []
+    assert ColumnDescription.from_likelihood("gaussian", 3).hints(proportions) == []
+
+
+def test_fit_gives_the_hint_once_pointing_at_the_callers_line():
+    import warnings
+
+    from skvae import VAETransformer
+
+    binary = (np.random.RandomState(0).uniform(size=(200, 4)) < 0.3).astype(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vae = VAETransformer(max_iter=3, warm_start=True, random_state=0).fit(binary)
+        vae.fit(binary)  # continuing the same model: no second hint
+    hints = [w for w in caught if "only the values 0 and 1" in str(w.message)]
+    assert len(hints) == 1 and hints[0].filename == __file__
