@@ -37,6 +37,15 @@ def _neighbor_scale(X):
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
 
 
+def _spread(values, fallback):
+    """Interquartile range of ``values``, else their standard deviation, else ``fallback``."""
+    low, high = np.percentile(values, [25, 75])
+    if high > low:
+        return float(high - low)
+    std = float(np.std(values))
+    return std if std > 0 else fallback
+
+
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
@@ -210,8 +219,9 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     neighbor_nats_ : float
         Nats of score lost per unit of distance beyond ``neighbor_offset_``:
         ``neighbor_weight`` times the training ELBO's interquartile range
-        over the training distances' interquartile range (0 when
-        ``neighbor_weight=0``).
+        over the training distances' interquartile range (each the standard
+        deviation where it is 0, and 1 where that is 0 too, as with
+        duplicated training rows; 0 when ``neighbor_weight=0``).
     network_ : torch.nn.Module
         The trained VAE.
     n_iter_ : int
@@ -272,13 +282,17 @@ validation_kl_per_dimension_curve_ : list or None
       clustered rows that an untrimmed model learns to reconstruct (see
       ``tests/test_outlier.py``); trimming much more than 0.2 drops the
       normal rows' tails too.
-    * Constant features. Before scoring, by :meth:`score_samples` and
-      :meth:`log_likelihood` alike, every feature is winsorised to its
-      training range widened by one training standard deviation on each
-      side. A feature constant in training therefore cannot move the score at
-      all (there is no scale on which to call a deviation large), and no
-      feature can add an unbounded quadratic penalty, while values far
-      outside the training range still score as the most extreme seen.
+    * Values beyond the training range. Before the ELBO is computed, by
+      :meth:`score_samples` and :meth:`log_likelihood` alike, every feature
+      is winsorised to its training range widened by one training standard
+      deviation on each side, so that no feature adds an unbounded quadratic
+      penalty (and a feature constant in training, which has no scale of
+      its own, adds none). The local-density term, though, measures the
+      distance of the row as given: beyond the bounds it keeps growing, so
+      scores keep falling as a row moves away, at any distance, and a
+      feature that was constant in training and is moved far is flagged
+      (its distances count in units of 1). :meth:`score_features` gives
+      that part of the score to the features beyond their bounds.
     * Posterior collapse. A collapsed code turns the ELBO into a diagonal
       Gaussian density, a plain distance from the mean. The KL warm-up and
       ``batch_size="auto"`` keep the code in use: on 600 points of a closed
@@ -454,13 +468,13 @@ validation_kl_per_dimension_curve_ : list or None
         # The same query, read with the row counted among its neighbours, is
         # what _neighbor_distance(X) would compute for the training rows.
         with_self = distances[:, min(self.n_neighbors, X.shape[0]) - 1]
-        d1, d3 = np.percentile(others, [25, 75])
-        e1, e3 = np.percentile(elbo, [25, 75])
-        d_spread = d3 - d1 if d3 > d1 else float(np.std(others))
-        e_spread = e3 - e1 if e3 > e1 else float(np.std(elbo))
         self.neighbor_offset_ = float(np.median(others))
-        if d_spread > 0:
-            self.neighbor_nats_ = float(self.neighbor_weight * e_spread / d_spread)
+        # Spreads of 0 (duplicated rows: every distance, or every ELBO, alike)
+        # fall back to one unit, a feature's interquartile range and one nat,
+        # so that a row far from the training rows is still penalised.
+        self.neighbor_nats_ = float(
+            self.neighbor_weight * _spread(elbo, fallback=1.0) / _spread(others, fallback=1.0)
+        )
         return with_self
 
     def _neighbor_penalty(self, distance, n_rows):
@@ -490,6 +504,12 @@ validation_kl_per_dimension_curve_ : list or None
         # Cut to each column's support (e.g. [0, 1] for Bernoulli columns).
         low, high = self._column_description(X.shape[1]).clip_bounds(low, high)
         return low.astype(X.dtype), high.astype(X.dtype)
+
+    def _scoring_rows(self, X):
+        """The validated rows as given, and winsorised (see :meth:`_scoring_input`)."""
+        X = self._validate_for_inference(X)
+        clipped = np.clip(X, self.clip_low_.astype(X.dtype), self.clip_high_.astype(X.dtype))
+        return X, clipped
 
     def _scoring_input(self, X):
         """Validated rows, winsorised to ``[clip_low_, clip_high_]`` (see Notes).
@@ -526,10 +546,11 @@ validation_kl_per_dimension_curve_ : list or None
     def score_samples(self, X):
         """Per-sample score of the winsorised rows: higher is more normal.
 
-        Every feature is first clipped to its training range widened by one
-        training standard deviation (see Notes). The score is the ELBO less
-        the local-density term of ``neighbor_weight`` (the plain ELBO when
-        it is 0). The result is deterministic: it does not change from call
+        The score is the ELBO of the row with every feature clipped to its
+        training range widened by one training standard deviation, less the
+        local-density term of ``neighbor_weight`` for the row as given (the
+        plain ELBO when it is 0), so that it keeps falling as a row moves
+        away from the training rows (see Notes). The result is deterministic: it does not change from call
         to call, nor with the order or subset of the rows.
 
         Parameters
@@ -542,10 +563,11 @@ validation_kl_per_dimension_curve_ : list or None
             In nats, with the dtype of ``X``; with ``neighbor_weight=0`` the
             lower bound on log p(x).
         """
-        X = self._scoring_input(X)
+        X_given, X = self._scoring_rows(X)
         self._check_representable(X)
         elbo = self._score_prepared(X)
-        penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
+        # The distance is the given row's: beyond the clipping bounds it keeps growing.
+        penalty = self._neighbor_penalty(self._neighbor_distance(X_given), X.shape[0])
         return (elbo - penalty.astype(X.dtype)).astype(X.dtype, copy=False)
 
     def score_features(self, X):
@@ -589,10 +611,18 @@ validation_kl_per_dimension_curve_ : list or None
         >>> int(contributions.argmax())
         2
         """
-        X = self._scoring_input(X)
+        X_given, X = self._scoring_rows(X)
         per_feature = self._score_prepared(X, per_feature=True)
         penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
         per_feature = per_feature - (penalty / X.shape[1]).astype(X.dtype)[:, None]
+        # What the given row's distance adds beyond the winsorised row's goes
+        # to the features beyond their bounds, by their squared excess.
+        extra = self._neighbor_penalty(self._neighbor_distance(X_given), X.shape[0]) - penalty
+        if self.neighbor_scale_ is not None:
+            excess = np.square((X_given - X) / self.neighbor_scale_.astype(X.dtype))
+            total = excess.sum(axis=1, keepdims=True)
+            share = np.divide(excess, total, out=np.zeros_like(excess), where=total > 0)
+            per_feature = per_feature - (extra[:, None] * share).astype(X.dtype)
         return self.feature_offsets_.astype(X.dtype) - per_feature
 
     def decision_function(self, X):

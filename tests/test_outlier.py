@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_wine
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -213,10 +214,11 @@ def test_bernoulli_detector_scores_values_outside_the_unit_interval():
     beyond[:, 1] = -3.0
     at_bounds = beyond.copy()
     at_bounds[:, 0], at_bounds[:, 1] = 1.0, 0.0
-    # scored as the nearest value of the support, not refused
-    np.testing.assert_array_equal(
-        detector.score_samples(beyond), detector.score_samples(at_bounds)
-    )
+    # Scored, not refused: the ELBO of the nearest value of the support, less
+    # the neighbour distance of the value itself, which lies farther away.
+    scores = detector.score_samples(beyond)
+    assert np.all(np.isfinite(scores))
+    assert np.all(scores < detector.score_samples(at_bounds))
     assert detector.predict(beyond).shape == (10,)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         VAEOutlierDetector(likelihood="bernoulli").fit(X - 1.0)  # training data still checked
@@ -432,3 +434,51 @@ def test_neighbor_term_state_and_score_relations():
     nearest = VAEOutlierDetector(**{**FAST, "neighbor_weight": 2.0, "n_neighbors": 1}).fit(X)
     assert nearest.neighbor_nats_ > 0 and nearest.neighbor_offset_ > 0
     np.testing.assert_array_equal(nearest.fit_predict(X), nearest.predict(X))
+
+
+# ------------------------------------------------ anomalies at any distance
+@pytest.fixture(scope="module")
+def wine_detector():
+    X = StandardScaler().fit_transform(load_wine().data)
+    return VAEOutlierDetector(random_state=0).fit(X), X
+
+
+def test_scores_keep_falling_as_a_feature_moves_away_at_any_distance(wine_detector):
+    # Winsorising alone made every value beyond the clipping bound score the
+    # same (-77.39 for 10, 1e3, 1e6 and 1e9): extreme anomalies tied.
+    detector, X = wine_detector
+    rows = np.repeat(X[:1], 5, axis=0)
+    rows[:, 3] = [3.0, 10.0, 1e3, 1e6, 1e9]
+    scores = detector.score_samples(rows)
+    assert np.all(np.diff(scores) < 0), scores
+    assert np.all(np.isfinite(scores))
+    contributions = detector.score_features(rows)
+    assert np.all(contributions.argmax(axis=1) == 3)  # the moved feature is blamed
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), detector.feature_offsets_.sum() - scores, rtol=1e-6, atol=1e-3
+    )
+
+
+def test_a_feature_constant_in_training_and_moved_far_is_flagged(wine_detector):
+    # It used to be clipped back to its one value, so such rows were flagged
+    # at the contamination base rate (5%); IsolationForest flags 12.5%.
+    _, X = wine_detector
+    X_constant = np.column_stack([X, np.zeros(len(X))])
+    detector = VAEOutlierDetector(random_state=0).fit(X_constant)
+    moved = X_constant.copy()
+    moved[:, -1] = 1000.0
+    assert np.mean(detector.predict(moved) == -1) == 1.0
+    assert np.mean(detector.predict(X_constant) == -1) < 0.15
+    assert np.all(detector.score_features(moved).argmax(axis=1) == X_constant.shape[1] - 1)
+
+
+def test_duplicated_training_rows_still_flag_a_row_far_from_them(wine_detector):
+    # With every training row repeated, every neighbour distance was 0, so
+    # the local-density term had no scale (neighbor_nats_ = 0) and a row
+    # shifted by +10 in every feature scored like a normal one.
+    _, X = wine_detector
+    repeated = np.repeat(X[:30], 10, axis=0)
+    detector = VAEOutlierDetector(random_state=0).fit(repeated)
+    assert detector.neighbor_nats_ > 0
+    assert np.all(detector.predict(X[:30] + 10.0) == -1)
+    assert np.mean(detector.predict(X[:30]) == 1) > 0.9
