@@ -37,6 +37,20 @@ def _neighbor_scale(X):
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
 
 
+# Neighbour distances, in units of the features' spreads, beyond which the
+# local-density penalty grows logarithmically (see _neighbor_penalty).
+_FAR_DISTANCE = 1e6
+
+
+def _overflow_free_distance(rows, center):
+    """Euclidean distances of ``rows`` to ``center``, computed without squaring huge values."""
+    difference = np.abs(rows - center)
+    peak = difference.max(axis=1)
+    ratio = difference / np.where(peak > 0, peak, 1.0)[:, None]
+    distance = peak * np.sqrt(np.square(ratio).sum(axis=1))
+    return np.minimum(distance, 1e300)
+
+
 def _spread(values, fallback):
     """Interquartile range of ``values``, else their standard deviation, else ``fallback``."""
     low, high = np.percentile(values, [25, 75])
@@ -478,13 +492,20 @@ validation_kl_per_dimension_curve_ : list or None
         return with_self
 
     def _neighbor_penalty(self, distance, n_rows):
-        """Nats taken off the ELBO for the distance to the k-th neighbour: (n_rows,)."""
+        """Nats taken off the ELBO for the distance to the k-th neighbour: (n_rows,).
+
+        Linear in the distance up to ``_FAR_DISTANCE`` units beyond
+        ``neighbor_offset_``, and logarithmic beyond, so that it keeps
+        growing at any distance and stays finite in float32.
+        """
         if distance is None:
             return np.zeros(n_rows)
-        return self.neighbor_nats_ * (distance - self.neighbor_offset_)
+        excess = distance - self.neighbor_offset_
+        beyond = _FAR_DISTANCE * (1.0 + np.log(np.maximum(excess, _FAR_DISTANCE) / _FAR_DISTANCE))
+        return self.neighbor_nats_ * np.where(excess > _FAR_DISTANCE, beyond, excess)
 
     def _neighbor_distance(self, X):
-        """Distance of winsorised rows to their ``n_neighbors``-th training row (or None)."""
+        """Distance of rows to their ``n_neighbors``-th training row (or None)."""
         if self.neighbor_rows_ is None:
             return None
         k = min(self.n_neighbors, self.neighbor_rows_.shape[0])
@@ -494,8 +515,18 @@ validation_kl_per_dimension_curve_ : list or None
             tree = cached[1]
         else:  # a loaded model, or a single training row; scoring must not set state
             tree = KDTree(self.neighbor_rows_)
-        # KDTree: exact distances computed row by row, so subset and order invariant
-        return tree.query(rows, k=k)[0][:, k - 1]
+        # Beyond 1e100 units the squares of a distance overflow: such a row's
+        # distance is taken to the training rows' median, without squaring.
+        far = np.abs(rows).max(axis=1, initial=0.0) > 1e100
+        distances = np.empty(X.shape[0])
+        if np.any(~far):  # KDTree: exact distances, row by row: subset and order invariant
+            distances[~far] = tree.query(rows[~far], k=k)[0][:, k - 1]
+        if np.any(far):
+            center = np.median(self.neighbor_rows_, axis=0)
+            distances[far] = _overflow_free_distance(
+                X[far].astype(np.float64) / self.neighbor_scale_, center
+            )
+        return distances
 
     def _clip_bounds(self, X):
         """Per-feature winsorising bounds: the training range widened (see Notes)."""
