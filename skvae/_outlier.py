@@ -103,11 +103,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         position, to names; the columns it leaves out get what ``"auto"``
         gives them. ``"auto"`` reads the dtypes, as scikit-learn's
         ``HistGradientBoostingClassifier(categorical_features="from_dtype")``
-        does: category (ordered or not: the order is not used), string and
-        object columns are categorical, bool columns Bernoulli, float
-        columns Gaussian, and integer columns negative binomial when their
-        training values are all non-negative, Gaussian otherwise; a numpy
-        array's one dtype is read the same way, for every column. A value
+        reads category columns, with a rule for each kind: category
+        (ordered or not: the order is not used), string and object columns
+        are categorical, bool columns Bernoulli, float columns Gaussian,
+        and integer columns negative binomial when their training values
+        are all non-negative (year- or ID-like integers are better named in
+        a dict), Gaussian otherwise; a numpy array's one dtype is read the
+        same way, for every column. A value
         outside its column's support, a category not seen in ``fit`` and a
         non-numeric column under a numeric likelihood raise a ValueError
         naming the column. Training values must lie in each column's

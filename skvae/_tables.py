@@ -20,7 +20,9 @@ Which likelihood a column gets (:func:`describe`) follows the
 ``likelihood`` parameter: one name for every column, a dict from column
 (name or position) to name, or ``"auto"``, which reads the dtypes as
 scikit-learn's ``HistGradientBoostingClassifier(categorical_features=
-"from_dtype")`` does, with one rule per kind of column (``AUTO_RULES``).
+"from_dtype")`` reads category columns, with one rule per kind of column
+(``AUTO_RULES``): strings and objects are categorical too, and booleans,
+integers and floats each get a likelihood of their own.
 pandas and polars are imported only when the input is one of theirs.
 """
 

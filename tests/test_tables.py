@@ -354,6 +354,7 @@ def test_a_mixed_table_is_learnt_column_by_column():
     expected = train["colour"].value_counts(normalize=True).sort_index()
     np.testing.assert_allclose(frequencies.to_numpy(), expected.to_numpy(), atol=0.05)
     # ... and so does their dependence on x: red where x > 1 (measured 0.95;
-    # 0.32 untrained), and more visits where x is larger.
+    # 0.32 untrained), and more visits where x is larger (correlation
+    # measured 0.58, against 0.61 in the training rows and 0.0 untrained).
     assert (drawn.loc[drawn["x"] > 1, "colour"] == "red").mean() > 0.8
     assert np.corrcoef(drawn["x"], drawn["visits"])[0, 1] > 0.4
