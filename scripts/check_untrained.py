@@ -41,6 +41,7 @@ SEMANTIC_TESTS = [
     "tests/test_density.py::test_held_out_elbo_beats_independent_gaussians_on_digits",
     "tests/test_density.py::test_mlp_trains_stably_on_raw_features_of_very_different_scales",
     "tests/test_density.py::test_weight_decay_narrows_the_generalisation_gap_on_dequantised_digits",
+    "tests/test_tables.py::test_a_mixed_table_is_learnt_column_by_column",
 ]
 
 

@@ -32,6 +32,7 @@ from ._checks import (
 )
 from ._batch import Batch
 from ._columns import BLOCKS, ColumnDescription
+from ._tables import describe, to_numeric
 from ._inference import padded, whole_blocks
 from ._networks import build_vae
 from ._objective import (
@@ -99,7 +100,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "image_shape": [None, "array-like"],
         "activation": [StrOptions({"relu", "tanh", "elu", "gelu"})],
-        "likelihood": [StrOptions(set(BLOCKS))],
+        "likelihood": [StrOptions(set(BLOCKS) | {"auto"}), dict],
         "beta": [Interval(Real, 0, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
@@ -143,9 +144,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data. With ``likelihood="bernoulli"`` values must lie
-            in [0, 1].
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training data. A DataFrame may hold string, category and bool
+            columns as they are (see ``likelihood``). Values must lie in
+            their column's support: [0, 1] with ``likelihood="bernoulli"``,
+            non-negative integers for counts, positive for ``"lognormal"``.
         y : None
             Ignored.
 
@@ -200,14 +203,32 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         return not hasattr(self, "network_") or not (incremental or self.warm_start)
 
     def _fit(self, X, incremental):
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], reset=self._starts_afresh(incremental)
-        )
-        self._check_value_range(X)
-        return self._fit_validated(X, incremental)
+        X, columns = self._validate_training_data(X, reset=self._starts_afresh(incremental))
+        return self._fit_validated(X, incremental, columns)
 
-    def _fit_validated(self, X, incremental=False):
-        """Train on rows already checked by ``validate_data``; set the fitted state."""
+    def _validate_training_data(self, X, reset=True):
+        """The training rows as validated numbers, and their column description.
+
+        With ``reset`` the description is built afresh from ``X`` and the
+        ``likelihood`` parameter (tables: see ``_tables``), else it is the
+        fitted one, which continues. Values outside a column's support are
+        refused, naming the column.
+        """
+        columns = describe(X, self.likelihood) if reset else self._columns
+        X = to_numeric(X, columns)  # categories -> codes, with errors naming the column
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        if columns is None:  # an input only validate_data could read
+            columns = self._column_description(X.shape[1])
+        columns.check_support(X)
+        return X, columns
+
+    def _fit_validated(self, X, incremental=False, columns=None):
+        """Train on rows already checked by ``validate_data``; set the fitted state.
+
+        ``columns`` is the column description of a fresh start (see
+        ``_validate_training_data``); a continued fit keeps the fitted one,
+        widening its training range to ``X``.
+        """
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])
@@ -220,8 +241,12 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         # Without a validation split X is used as it is: no copy of the rows.
         X_fit = X if validation_rows is None else X[train_rows]
         spec = self._current_network_spec(hidden_layer_sizes, image_shape)
-        if self._starts_afresh(incremental):
-            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed)
+        afresh = self._starts_afresh(incremental)
+        if afresh:
+            if columns is None:
+                columns = self._column_description(X.shape[1])
+            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed, columns)
+            self._columns.fit_range(X)
             self._training_state = self._new_training_state(spec, training_seed)
         else:
             if not hasattr(self, "_training_state"):  # loaded by skvae.load: weights only
@@ -241,15 +266,17 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             self._fit_epochs(train, validation, incremental, callback_context)
         if callback_context is not None:
             callback_context.call_on_fit_task_end(estimator=self, X=X)
+        if not afresh:  # a new object, so that a failed fit puts back the old one
+            self._columns = copy.copy(self._columns).fit_range(X, widen=True)
         self.training_dtype_ = X.dtype
         return self
 
-    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed):
-        """Build the network and reset the fitted curves and counters."""
+    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed, columns):
+        """Build the network for ``columns`` and reset the fitted curves and counters."""
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
-            columns = self._column_description(X_fit.shape[1]).fit(X_fit)
+            columns = columns.fit(X_fit)
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)
@@ -573,15 +600,21 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         return check_image_shape(self.image_shape, n_features)
 
     def _column_description(self, n_features):
-        """The columns as the ``likelihood`` parameter describes them, before any fit."""
+        """The columns of an array of ``n_features`` under a one-name ``likelihood``.
+
+        Tables, dicts and ``"auto"`` are described from the data itself
+        (``_tables.describe``, in :meth:`_validate_training_data`).
+        """
+        if not (isinstance(self.likelihood, str) and self.likelihood in BLOCKS):
+            raise ValueError(
+                f"likelihood={self.likelihood!r} is described from the training data; "
+                "this model has no fitted column description."
+            )
         return ColumnDescription.from_likelihood(self.likelihood, n_features)
 
     def _check_value_range(self, X):
         """Refuse values outside their column's support, naming the first one."""
-        columns = getattr(self, "_columns", None)
-        if columns is None or columns.n_columns != X.shape[1]:
-            columns = self._column_description(X.shape[1])
-        columns.check_support(X)
+        self._columns.check_support(X)
 
     def _check_representable(self, X):
         """Refuse values the fitted model cannot score (see ``ColumnDescription``)."""
@@ -644,6 +677,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     def _validate_for_inference(self, X):
         check_is_fitted(self)
+        X = to_numeric(X, self._columns)  # categories -> codes, named errors
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _scoring_input(self, X):

@@ -15,13 +15,55 @@ one more likelihood in ``_likelihoods``.
 import numpy as np
 
 from . import _inference
-from ._likelihoods import BernoulliLikelihood, CompositeLikelihood, GaussianLikelihood
+from ._likelihoods import (
+    BernoulliLikelihood,
+    CategoricalLikelihood,
+    CompositeLikelihood,
+    GaussianLikelihood,
+    LogNormalLikelihood,
+    NegativeBinomialLikelihood,
+    PoissonLikelihood,
+)
 
 # The largest value, in training standard deviations from the training mean,
 # that the model scores: beyond it the squares in its float32 arithmetic could
 # overflow. Data outside are refused with a ValueError (see check_representable).
 MAX_STANDARDIZED = 1e12
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+# The largest count the count likelihoods score: float32 holds integers
+# exactly only up to 2**24, and log-gamma loses all precision long before.
+MAX_COUNT = 1e15
+# Added to each category's training count before taking log-frequencies, so
+# that a category of the dtype never seen in training keeps a finite logit.
+_CATEGORY_SMOOTHING = 0.5
+
+
+def column_label(column, names=None):
+    """How an error names a column: ``column 'colour'`` or ``column 3``."""
+    if names is not None:
+        return f"column {names[column]!r}"
+    return f"column {column}"
+
+
+def _standardisation(values):
+    """Per-column (shift, scale) of ``values`` as the Gaussian fits them (see GaussianColumns)."""
+    shift, scale = column_mean_std(values)
+    tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
+    # Constant features: shift only, in units of 1, or of the float32
+    # resolution of the value where that is coarser (|value| > 8e5),
+    # so that the value itself is representable after the shift.
+    constant = scale < tiny
+    scale[constant] = np.maximum(1.0, tiny[constant])
+    # Kept as the float32 values the network computes with, so that the
+    # numpy-side checks and the torch side agree exactly.
+    return shift.astype(np.float32).astype(np.float64), scale.astype(np.float32).astype(np.float64)
+
+
+def _first_outside(X, columns, outside):
+    """(row, column) of X's first value where ``outside`` (of X[:, columns]) holds."""
+    row, j = np.argwhere(outside)[0]
+    return int(row), columns[j]
 
 
 def column_mean_std(X):
@@ -52,8 +94,12 @@ class ColumnBlock:
     def __init__(self, columns):
         self.columns = [int(c) for c in columns]
 
-    def check_support(self, X):
-        """Raise a ValueError naming the first value of ``X`` outside the support."""
+    def check_support(self, X, names=None):
+        """Raise a ValueError naming the first value of ``X`` outside the support.
+
+        ``X`` holds every column of the data; ``names`` are the columns'
+        names, for the message (None: by position).
+        """
 
     def clip_bounds(self, low, high):
         """The block's clipping bounds ``(low, high)`` cut to its support."""
@@ -62,6 +108,23 @@ class ColumnBlock:
     def hint(self, X):
         """A sentence suggesting a better likelihood for these training values, or None."""
         return None
+
+    def winsor_bounds(self, values, n_std):
+        """Winsorising bounds of the block's columns ``values``: their range widened.
+
+        The training range widened by ``n_std`` standard deviations on each
+        side, cut to the support (``clip_bounds``); the outlier detector
+        clips the rows it scores to them.
+        """
+        width = n_std * column_mean_std(values)[1]  # no float64 copy of the values
+        return self.clip_bounds(values.min(axis=0) - width, values.max(axis=0) + width)
+
+    def representable_bounds(self):
+        """Per-column (low, high) of the raw values the model can score in float32."""
+        shift, scale = self.location_scale()
+        low = np.maximum(shift - MAX_STANDARDIZED * scale, -_FLOAT32_MAX)
+        high = np.minimum(shift + MAX_STANDARDIZED * scale, _FLOAT32_MAX)
+        return low, high
 
     def display_range(self):
         """The fixed colour range of its values in a picture, or None (the data's own)."""
@@ -98,17 +161,7 @@ class GaussianColumns(ColumnBlock):
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
 
     def fit(self, X):
-        shift, scale = column_mean_std(X)
-        tiny = 10 * np.finfo(np.float32).eps * np.maximum(1.0, np.abs(shift))
-        # Constant features: shift only, in units of 1, or of the float32
-        # resolution of the value where that is coarser (|value| > 8e5),
-        # so that the value itself is representable after the shift.
-        constant = scale < tiny
-        scale[constant] = np.maximum(1.0, tiny[constant])
-        # Kept as the float32 values the network computes with, so that the
-        # numpy-side checks and the torch side agree exactly.
-        self.shift = shift.astype(np.float32).astype(np.float64)
-        self.scale = scale.astype(np.float32).astype(np.float64)
+        self.shift, self.scale = _standardisation(X)
 
     def location_scale(self):
         if self.shift is None:
@@ -150,13 +203,13 @@ class BernoulliColumns(ColumnBlock):
 
     name = "bernoulli"
 
-    def check_support(self, X):
+    def check_support(self, X, names=None):
         values = X[:, self.columns]
         if values.size and (values.min() < 0 or values.max() > 1):
-            row, column = np.argwhere((values < 0) | (values > 1))[0]
-            column = self.columns[column]
+            row, column = _first_outside(X, self.columns, (values < 0) | (values > 1))
+            where = "X" if names is None else column_label(column, names)
             raise ValueError(
-                "likelihood='bernoulli' needs every value of X in [0, 1]; "
+                f"likelihood='bernoulli' needs every value of {where} in [0, 1]; "
                 f"X[{row}, {column}] = {float(X[row, column])!r} is outside it (values "
                 f"range over [{float(values.min())!r}, {float(values.max())!r}]). Scale the "
                 "data (e.g. MinMaxScaler) or use likelihood='gaussian'."
@@ -186,17 +239,252 @@ class BernoulliColumns(ColumnBlock):
         """Nothing fitted to copy."""
 
 
-BLOCKS = {block.name: block for block in (GaussianColumns, BernoulliColumns)}
+class LogNormalColumns(GaussianColumns):
+    """Positive columns (amounts, prices, durations), modelled on the log scale.
+
+    The standardisation is fitted to ``log x``; values must be positive.
+    """
+
+    name = "lognormal"
+
+    def check_support(self, X, names=None):
+        values = X[:, self.columns]
+        if values.size and values.min() <= 0:
+            row, column = _first_outside(X, self.columns, values <= 0)
+            raise ValueError(
+                f"likelihood='lognormal' needs positive values, but {column_label(column, names)}"
+                f" has X[{row}, {column}] = {float(X[row, column])!r}. Use "
+                "likelihood='gaussian' for that column, or shift it."
+            )
+
+    def fit(self, X):
+        super().fit(np.log(X))
+
+    def hint(self, X):
+        return None  # positive amounts: not the Gaussian's 0/1 case
+
+    def clip_bounds(self, low, high):
+        return np.maximum(low, _FLOAT32_TINY), high
+
+    def winsor_bounds(self, values, n_std):
+        """The training range widened by ``n_std`` standard deviations of ``log x``."""
+        logs = np.log(values)
+        width = n_std * column_mean_std(logs)[1]
+        low = np.exp(logs.min(axis=0) - width)
+        return self.clip_bounds(low, np.exp(logs.max(axis=0) + width))
+
+    def representable_bounds(self):
+        n = len(self.columns)
+        return np.full(n, _FLOAT32_TINY), np.full(n, _FLOAT32_MAX)
+
+    def build(self, min_variance):
+        return LogNormalLikelihood(len(self.columns), min_variance)
+
+
+class _CountColumns(ColumnBlock):
+    """Non-negative integer counts; the encoder reads them as standardised log1p."""
+
+    likelihood_class = None
+
+    def __init__(self, columns, shift=None, scale=None, log_offset=None):
+        super().__init__(columns)
+        self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        self.log_offset = None if log_offset is None else np.asarray(log_offset, np.float64)
+
+    def check_support(self, X, names=None):
+        values = X[:, self.columns]
+        bad = (values < 0) | (values > MAX_COUNT) | (values != np.round(values))
+        if values.size and bad.any():
+            row, column = _first_outside(X, self.columns, bad)
+            raise ValueError(
+                f"likelihood={self.name!r} needs counts (integers from 0 to {MAX_COUNT:g}), "
+                f"but {column_label(column, names)} has X[{row}, {column}] = "
+                f"{float(X[row, column])!r}. Use likelihood='gaussian' for that column."
+            )
+
+    def fit(self, X):
+        self.shift, self.scale = _standardisation(np.log1p(X))
+        mean = X.mean(axis=0, dtype=np.float64)
+        self.log_offset = np.log(np.maximum(mean, 1e-6)).astype(np.float32).astype(np.float64)
+
+    def clip_bounds(self, low, high):
+        return np.maximum(np.ceil(low), 0.0), np.minimum(np.floor(high), MAX_COUNT)
+
+    def representable_bounds(self):
+        n = len(self.columns)
+        return np.zeros(n), np.full(n, MAX_COUNT)
+
+    def build(self, min_variance):
+        return self.likelihood_class(len(self.columns))
+
+    def initialise(self, likelihood):
+        if self.shift is not None:
+            likelihood.set_statistics(self.shift, self.scale, self.log_offset)
+
+    def to_json(self):
+        document = super().to_json()
+        if self.shift is not None:
+            document.update(
+                shift=self.shift.tolist(),
+                scale=self.scale.tolist(),
+                log_offset=self.log_offset.tolist(),
+            )
+        return document
+
+    @classmethod
+    def from_json(cls, document):
+        return cls(
+            document["columns"],
+            document.get("shift"),
+            document.get("scale"),
+            document.get("log_offset"),
+        )
+
+
+class PoissonColumns(_CountColumns):
+    """Counts with variance equal to their mean."""
+
+    name = "poisson"
+    likelihood_class = PoissonLikelihood
+
+
+class NegativeBinomialColumns(_CountColumns):
+    """Overdispersed counts: a mean and a dispersion per column, both decoded from z."""
+
+    name = "negative_binomial"
+    likelihood_class = NegativeBinomialLikelihood
+
+
+class CategoricalColumns(ColumnBlock):
+    """Columns of categories, each held as its category's code 0 .. K - 1.
+
+    Parameters
+    ----------
+    columns : list of int
+    categories : list of list, default=None
+        Each column's categories, in code order (a category dtype's own
+        order; sorted distinct values otherwise). Set from the raw data by
+        :meth:`fit_categories` before the codes exist.
+    log_frequency : array-like, default=None
+        The log of each category's smoothed training frequency, column
+        after column (fitted by :meth:`fit`).
+    """
+
+    name = "categorical"
+
+    def __init__(self, columns, categories=None, log_frequency=None):
+        super().__init__(columns)
+        self.categories = None if categories is None else [list(c) for c in categories]
+        self.log_frequency = (
+            None if log_frequency is None else np.asarray(log_frequency, dtype=np.float64)
+        )
+
+    def fit_categories(self, categories):
+        """Set each column's categories (a list per column, in code order)."""
+        self.categories = [list(c) for c in categories]
+        return self
+
+    @property
+    def n_categories(self):
+        return [len(c) for c in self.categories]
+
+    def check_support(self, X, names=None):
+        values = X[:, self.columns]
+        high = np.array(self.n_categories, dtype=np.float64) - 1
+        bad = (values < 0) | (values > high) | (values != np.round(values))
+        if values.size and bad.any():
+            row, column = _first_outside(X, self.columns, bad)
+            raise ValueError(
+                f"{column_label(column, names)} is categorical: its values are category codes "
+                f"0 to {int(high[self.columns.index(column)])}, but X[{row}, {column}] = "
+                f"{float(X[row, column])!r}."
+            )
+
+    def fit(self, X):
+        pieces = []
+        for j, k in enumerate(self.n_categories):
+            counts = np.bincount(X[:, j].astype(np.int64), minlength=k)[:k]
+            frequency = (counts + _CATEGORY_SMOOTHING) / (counts.sum() + _CATEGORY_SMOOTHING * k)
+            pieces.append(np.log(frequency))
+        self.log_frequency = np.concatenate(pieces).astype(np.float32).astype(np.float64)
+
+    def clip_bounds(self, low, high):
+        """Every code is in the support: the bounds are the codes 0 .. K - 1."""
+        return np.zeros(len(self.columns)), np.array(self.n_categories, dtype=np.float64) - 1
+
+    def winsor_bounds(self, values, n_std):
+        return self.clip_bounds(None, None)
+
+    def representable_bounds(self):
+        return self.clip_bounds(None, None)
+
+    def build(self, min_variance):
+        return CategoricalLikelihood(self.n_categories)
+
+    def initialise(self, likelihood):
+        if self.log_frequency is not None:
+            likelihood.set_log_frequency(self.log_frequency)
+
+    def to_json(self):
+        document = super().to_json()
+        document["categories"] = [
+            [_json_category(value, column) for value in values]
+            for column, values in zip(self.columns, self.categories)
+        ]
+        if self.log_frequency is not None:
+            document["log_frequency"] = self.log_frequency.tolist()
+        return document
+
+    @classmethod
+    def from_json(cls, document):
+        return cls(document["columns"], document["categories"], document.get("log_frequency"))
+
+
+def _json_category(value, column):
+    """A category as a JSON value (str, int, float or bool), or a TypeError naming it."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(
+        f"Cannot save column {column}'s category {value!r} of type {type(value).__name__}: "
+        "only strings, numbers and booleans go into a model file (pickle keeps any)."
+    )
+
+
+BLOCKS = {
+    block.name: block
+    for block in (
+        GaussianColumns,
+        BernoulliColumns,
+        LogNormalColumns,
+        PoissonColumns,
+        NegativeBinomialColumns,
+        CategoricalColumns,
+    )
+}
 
 
 class ColumnDescription:
-    """The data's columns as blocks, each with its likelihood.
+    """The data's columns as blocks, each with its likelihood, and the table they came from.
 
     Parameters
     ----------
     blocks : list of ColumnBlock
         Together they cover columns ``0 .. n_columns - 1`` once each.
     n_columns : int
+    names : list of str, default=None
+        The columns' names (a DataFrame's), for messages and output frames.
+    library : {"pandas", "polars"} or None, default=None
+        The kind of DataFrame the model was fitted on; None for arrays.
+    dtypes : list of dict, default=None
+        Each column's dtype in that DataFrame (see ``_tables``), so that
+        outputs get the training dtypes back.
+
+    The training range of every column (``minimum``, ``maximum``, in the
+    numeric space the model reads: category codes for categorical columns)
+    is set by :meth:`fit_range`.
 
     Examples
     --------
@@ -210,20 +498,40 @@ class ColumnDescription:
     (0.0, 1.0)
     """
 
-    def __init__(self, blocks, n_columns):
+    def __init__(self, blocks, n_columns, names=None, library=None, dtypes=None):
         self.blocks = list(blocks)
         self.n_columns = int(n_columns)
+        self.names = None if names is None else [str(name) for name in names]
+        self.library = library
+        self.dtypes = None if dtypes is None else [dict(d) for d in dtypes]
+        self.minimum = self.maximum = None
+
+    def __setstate__(self, state):
+        # Pickles of models fitted before tables existed lack the table facts.
+        defaults = dict(names=None, library=None, dtypes=None, minimum=None, maximum=None)
+        self.__dict__.update({**defaults, **state})
 
     @classmethod
     def from_likelihood(cls, likelihood, n_columns):
         """One block of every column for the likelihood named ``likelihood``."""
         return cls([BLOCKS[likelihood](range(n_columns))], n_columns)
 
+    def likelihood_names(self):
+        """The likelihood of each column, by name: a list of ``n_columns`` strings."""
+        names = [None] * self.n_columns
+        for block in self.blocks:
+            for column in block.columns:
+                names[column] = block.name
+        return names
+
+    def categorical_blocks(self):
+        return [block for block in self.blocks if isinstance(block, CategoricalColumns)]
+
     # --------------------------------------------------------- checks
     def check_support(self, X):
         """Raise a ValueError naming the first value outside its column's support."""
         for block in self.blocks:
-            block.check_support(X)
+            block.check_support(X, self.names)
 
     def clip_bounds(self, low, high):
         """Per-column clipping bounds ``(low, high)``, cut to each column's support."""
@@ -238,6 +546,17 @@ class ColumnDescription:
         """Each block's suggestion of a better likelihood for the training rows ``X``."""
         return [hint for hint in (block.hint(X) for block in self.blocks) if hint is not None]
 
+    def winsor_bounds(self, X, n_std):
+        """Per-column winsorising bounds from the training rows ``X`` (see the blocks)."""
+        if len(self.blocks) == 1:  # every column at once, as the detector always did
+            return self.blocks[0].winsor_bounds(X, n_std)
+        low, high = np.empty(self.n_columns), np.empty(self.n_columns)
+        for block in self.blocks:
+            low[block.columns], high[block.columns] = block.winsor_bounds(
+                X[:, block.columns], n_std
+            )
+        return low, high
+
     def display_range(self):
         """The colour range shared by every column in a picture, or None (the data's own)."""
         ranges = {block.display_range() for block in self.blocks}
@@ -250,24 +569,30 @@ class ColumnDescription:
             shift[block.columns], scale[block.columns] = block.location_scale()
         return shift, scale
 
+    def representable_bounds(self):
+        """Per-column (low, high) of the values the fitted model can score."""
+        low, high = np.empty(self.n_columns), np.empty(self.n_columns)
+        for block in self.blocks:
+            low[block.columns], high[block.columns] = block.representable_bounds()
+        return low, high
+
     def check_representable(self, X):
         """Refuse values the fitted model cannot score in float32 arithmetic.
 
         A value more than ``MAX_STANDARDIZED`` training standard deviations
-        from its column's training mean (or beyond float32's range) raises a
-        ValueError naming the row, the column and the value. Anything
-        closer gives finite results.
+        from its column's training mean (or beyond float32's range; beyond
+        ``MAX_COUNT`` for counts) raises a ValueError naming the row, the
+        column and the value. Anything closer gives finite results.
         """
-        shift, scale = self.location_scale()
-        low = np.maximum(shift - MAX_STANDARDIZED * scale, -_FLOAT32_MAX)
-        high = np.minimum(shift + MAX_STANDARDIZED * scale, _FLOAT32_MAX)
+        low, high = self.representable_bounds()
         if X.shape[0] and (np.any(X.min(axis=0) < low) or np.any(X.max(axis=0) > high)):
             row, column = np.argwhere((X < low) | (X > high))[0]
+            named = "" if self.names is None else f" ({self.names[column]!r})"
             raise ValueError(
                 f"X[{row}, {column}] = {float(X[row, column])!r} is beyond what the model "
-                f"can represent: column {column} accepts values in [{low[column]:.6g}, "
-                f"{high[column]:.6g}] ({MAX_STANDARDIZED:g} training standard deviations "
-                "from its training mean, within float32's range)."
+                f"can represent: column {column}{named} accepts values in "
+                f"[{low[column]:.6g}, {high[column]:.6g}] ({MAX_STANDARDIZED:g} training "
+                "standard deviations from its training mean, within float32's range)."
             )
 
     # ------------------------------------------------ fit and build
@@ -275,6 +600,18 @@ class ColumnDescription:
         """Fit every block's statistics on the training rows ``X``."""
         for block in self.blocks:
             block.fit(X[:, block.columns])
+        return self
+
+    def fit_range(self, X, widen=False):
+        """Set each column's training range from ``X`` (``widen``: extend the one set)."""
+        if X.shape[0] == 0:
+            return self
+        minimum = X.min(axis=0).astype(np.float64)
+        maximum = X.max(axis=0).astype(np.float64)
+        if widen and self.minimum is not None:
+            minimum = np.minimum(minimum, self.minimum)
+            maximum = np.maximum(maximum, self.maximum)
+        self.minimum, self.maximum = minimum, maximum
         return self
 
     def build_likelihood(self, min_variance):
@@ -290,9 +627,26 @@ class ColumnDescription:
 
     # ------------------------------------------------------- JSON
     def to_json(self):
-        return {"n_columns": self.n_columns, "blocks": [b.to_json() for b in self.blocks]}
+        document = {"n_columns": self.n_columns, "blocks": [b.to_json() for b in self.blocks]}
+        if self.names is not None:
+            document["names"] = list(self.names)
+        if self.library is not None:
+            document.update(library=self.library, dtypes=self.dtypes)
+        if self.minimum is not None:
+            document.update(minimum=self.minimum.tolist(), maximum=self.maximum.tolist())
+        return document
 
     @classmethod
     def from_json(cls, document):
         blocks = [BLOCKS[b["likelihood"]].from_json(b) for b in document["blocks"]]
-        return cls(blocks, document["n_columns"])
+        columns = cls(
+            blocks,
+            document["n_columns"],
+            document.get("names"),
+            document.get("library"),
+            document.get("dtypes"),
+        )
+        if "minimum" in document:
+            columns.minimum = np.asarray(document["minimum"], dtype=np.float64)
+            columns.maximum = np.asarray(document["maximum"], dtype=np.float64)
+        return columns

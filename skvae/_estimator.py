@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseVAE
 from ._columns import MAX_STANDARDIZED
 from ._inference import chunks, padded, whole_blocks
+from ._tables import from_numeric, pandas_index
 from ._threads import torch_threads
 
 
@@ -46,9 +47,32 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         default) uses fully connected networks.
     activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
         Activation between hidden layers.
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution. ``"gaussian"`` has a learned per-feature
-        variance; ``"bernoulli"`` needs data in [0, 1].
+    likelihood : str, dict or "auto", default="gaussian"
+        The distribution p(x_j | z) of each column:
+
+        - ``"gaussian"``: real values, with a learned per-column variance;
+        - ``"bernoulli"``: values in [0, 1] (binary, or probabilities);
+        - ``"lognormal"``: positive amounts, Gaussian on the log scale;
+        - ``"poisson"`` and ``"negative_binomial"``: counts (non-negative
+          integers); the negative binomial decodes a mean and a dispersion
+          per column, for counts more variable than a Poisson's;
+        - ``"categorical"``: one class per category of a category dtype, or
+          per distinct training value; a categorical column is one feature.
+
+        One name applies to every column. A dict maps columns, by name or
+        position, to names; the columns it leaves out get what ``"auto"``
+        gives them. ``"auto"`` reads the dtypes, as scikit-learn's
+        ``HistGradientBoostingClassifier(categorical_features="from_dtype")``
+        reads category columns, with a rule for each kind: category
+        (ordered or not: the order is not used), string and object columns
+        are categorical, bool columns Bernoulli, float columns Gaussian,
+        and integer columns negative binomial when their training values
+        are all non-negative (year- or ID-like integers are better named in
+        a dict), Gaussian otherwise; a numpy array's one dtype is read the
+        same way, for every column. A value
+        outside its column's support, a category not seen in ``fit`` and a
+        non-numeric column under a numeric likelihood raise a ValueError
+        naming the column.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scoring always
         uses 1.
@@ -197,6 +221,21 @@ validation_kl_per_dimension_curve_ : list or None
     sklearn.decomposition.FactorAnalysis : The linear Gaussian special case.
     VAEOutlierDetector : The same model as an outlier detector.
 
+    Notes
+    -----
+    Tables. A pandas or polars DataFrame of float, integer, bool, string and
+    category columns is read as it is, each column with its own likelihood
+    (see ``likelihood``); ``n_features_in_`` and ``feature_names_in_`` are
+    its columns'. :meth:`inverse_transform` and :meth:`sample` give back a
+    DataFrame of the training columns, dtypes and category sets (integer
+    columns rounded, bool columns thresholded, categories as the training
+    category dtype); with ``clip_to_training_range=True`` every column stays
+    within its training range. :meth:`score_samples` is then the log of a
+    mixed density: the probability mass of the row's discrete columns
+    (bool, counts, categories) times the density of its continuous ones,
+    so its value depends on the units of the continuous columns, as any
+    density does, and rows are compared within one table.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -301,20 +340,30 @@ validation_kl_per_dimension_curve_ : list or None
     def _latent_means(self, batch):
         return self.network_.encode(batch.values, batch.mask)[0]
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, *, clip_to_training_range=False):
         """Decode latent codes to the decoder's mean in the data space.
+
+        Each column gets E[x | z] under its likelihood, except a categorical
+        one, which gets its most probable category (a mean of codes would
+        name none).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, latent_dim)
             Latent codes, e.g. the output of :meth:`transform`.
+        clip_to_training_range : bool, default=False
+            Clip every column to the range it had in the training data
+            (as SDV's ``enforce_min_max_values``).
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            E[x | z], with the dtype of the input.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            E[x | z], with the dtype of the input. For a model fitted on a
+            DataFrame, a DataFrame of the training columns with their dtypes
+            (see :meth:`sample`), with the index of ``X`` when it has one.
         """
         check_is_fitted(self)
+        index = pandas_index(X)
         Z = check_array(X, dtype=[np.float64, np.float32])
         if Z.shape[1] != self.latent_dim:
             raise ValueError(
@@ -328,9 +377,10 @@ validation_kl_per_dimension_curve_ : list or None
                 f"can represent: latent codes must lie within +/-{MAX_STANDARDIZED:g} "
                 "(the prior is N(0, I))."
             )
-        return self._map_rows(
+        decoded = self._map_rows(
             Z, lambda batch: self.network_.decode_mean(batch.values), self._chunk_rows()
         )
+        return from_numeric(decoded, self._columns, index, clip=clip_to_training_range)
 
     def interpolate(self, x_start, x_end, n_steps=10):
         """Decode a straight path in latent space between two inputs.
@@ -352,9 +402,10 @@ validation_kl_per_dimension_curve_ : list or None
 
         Returns
         -------
-        X_path : ndarray of shape (n_steps, n_features_in_)
+        X_path : ndarray or DataFrame of shape (n_steps, n_features_in_)
             The decoded path, with the dtype of the inputs (float32 only
-            when both are float32).
+            when both are float32); a DataFrame for a model fitted on one
+            (see :meth:`inverse_transform`).
 
         Examples
         --------
@@ -387,10 +438,14 @@ validation_kl_per_dimension_curve_ : list or None
             raise ValueError(f"{name} must be one sample, got an array of {x.shape[0]} rows.")
         return x
 
-    def sample(self, n_samples=1, *, random_state=None, return_mean=False):
+    def sample(
+        self, n_samples=1, *, random_state=None, return_mean=False, clip_to_training_range=False
+    ):
         """Draw new data from the fitted generative model.
 
-        z ~ p(z), the prior (N(0, I)), then x ~ p(x | z).
+        z ~ p(z), the prior (N(0, I)), then x ~ p(x | z): each column from
+        its own likelihood, so counts are non-negative integers, Bernoulli
+        columns 0 or 1 and categorical columns one of their categories.
 
         Parameters
         ----------
@@ -400,12 +455,40 @@ validation_kl_per_dimension_curve_ : list or None
             Seeds the draws; an integer makes them reproducible.
         return_mean : bool, default=False
             Return the decoder means E[x | z] instead of draws from p(x | z):
-            the noise-free outputs usually shown as generated images.
+            the noise-free outputs usually shown as generated images (the
+            most probable category, for a categorical column).
+        clip_to_training_range : bool, default=False
+            Clip every column to the range it had in the training data
+            (as SDV's ``enforce_min_max_values``): a Gaussian column's tails
+            then stop at the smallest and largest training values.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            With the dtype of the training data.
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            With the dtype of the training data. A model fitted on a
+            DataFrame gives a DataFrame of the same columns and dtypes:
+            integer columns rounded to integers, boolean ones True where
+            the value is at least 1/2, categorical ones with their training
+            category dtype (category set and order) or values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from skvae import VAETransformer
+        >>> rng = np.random.RandomState(0)
+        >>> table = pd.DataFrame({
+        ...     "colour": pd.Categorical(rng.choice(["red", "blue"], 200)),
+        ...     "visits": rng.poisson(2.0, 200),
+        ...     "member": rng.rand(200) < 0.3,
+        ...     "height": rng.normal(170, 10, 200),
+        ... })
+        >>> vae = VAETransformer(likelihood="auto", max_iter=5, random_state=0).fit(table)
+        >>> drawn = vae.sample(3, random_state=0)
+        >>> drawn.dtypes.astype(str).tolist()
+        ['category', 'int64', 'bool', 'float64']
+        >>> bool((drawn["visits"] >= 0).all())
+        True
         """
         check_is_fitted(self)
         if (
@@ -427,7 +510,7 @@ validation_kl_per_dimension_curve_ : list or None
                 else:
                     x = network.decode_sample(z, generator)
                 out[start:stop] = x.cpu().numpy()
-        return out
+        return from_numeric(out, self._columns, clip=clip_to_training_range)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,19 @@ A likelihood covers ``n_columns`` columns of the raw data and reads
 ``n_outputs`` decoder outputs; the decoder's width comes from there. It owns
 the transform of its columns into the space the network works in (the
 Gaussian standardises; the Bernoulli keeps the values), so that the VAE and
-the objective never touch its statistics:
+the objective never touch its statistics. The likelihoods:
+
+* ``GaussianLikelihood``: real values, a learned per-column variance;
+* ``BernoulliLikelihood``: values in [0, 1], a logit per column;
+* ``LogNormalLikelihood``: positive amounts, Gaussian on the log scale;
+* ``PoissonLikelihood``: counts, a log-rate per column;
+* ``NegativeBinomialLikelihood``: overdispersed counts, a log-mean and a
+  log inverse dispersion per column (two decoder outputs);
+* ``CategoricalLikelihood``: a column of K categories (its codes), read
+  one-hot by the encoder (K inputs) and given K logits by the decoder.
+
+Every one of them matches ``scipy.stats`` (``tests/test_likelihoods.py``).
+The interface:
 
 * ``transform(x)``: raw values -> the working space, ``(..., n_columns)``;
 * ``encoder_input(x_t, mask=None)``: what the encoder sees, ``(..., n_inputs)``;
@@ -33,6 +45,16 @@ from torch import nn
 from torch.nn import functional as F
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_FLOAT32_MAX = torch.finfo(torch.float32).max
+# Bounds of a count likelihood's log-mean: exp stays finite in float32 and
+# Poisson's x * log(rate) - rate cannot overflow for counts up to 1e15.
+_LOG_RATE_BOUNDS = (-30.0, 35.0)
+# Bounds of the negative binomial's log inverse dispersion: theta from 4.5e-5
+# (wildly overdispersed) to 3.3e6 (a Poisson, to within 1e-6 of the variance
+# at mean 1).
+LOG_THETA_MIN = -10.0
+LOG_THETA_MAX = 15.0
+_CLAMP_MARGIN = 5.0
 
 
 def _masked(log_prob, mask):
@@ -40,6 +62,17 @@ def _masked(log_prob, mask):
     if mask is None:
         return log_prob
     return log_prob.masked_fill(mask == 0, 0.0)
+
+
+def _soft_clamp(value, low, high, margin=_CLAMP_MARGIN):
+    """Smooth clamp of ``value`` to (low, high): the identity within ``margin`` of them.
+
+    As ``_networks.bound_log_var``: beyond the band the value bends towards
+    the bound along a tanh that meets the identity with equal value and
+    slope, so the gradient never vanishes abruptly.
+    """
+    nearest = value.clamp(low + margin, high - margin)
+    return nearest + margin * torch.tanh((value - nearest) / margin)
 
 
 class GaussianLikelihood(nn.Module):
@@ -159,15 +192,295 @@ class BernoulliLikelihood(nn.Module):
         return torch.bernoulli(torch.sigmoid(decoded), generator=generator)
 
 
-_LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
+class LogNormalLikelihood(GaussianLikelihood):
+    """Positive amounts whose logarithm is Gaussian: skewed, multiplicative data.
+
+    The working space is the standardised logarithm, ``(log x - shift) /
+    scale``, with the Gaussian's learned per-column variance and floor
+    there. Densities are of the raw values: each column's log-density
+    includes ``-log(scale) - log(x)``, the Jacobian of ``x -> log x`` and of
+    the standardisation, so that scores compare with a Gaussian model of the
+    same column.
+    """
+
+    has_expected_log_prob = True
+
+    def transform(self, x):
+        return (x.log() - self.shift) / self.scale
+
+    def _log_x(self, x_t):
+        return x_t * self.scale + self.shift
+
+    def log_prob(self, x_t, decoded, mask=None):
+        """Per-column log-density of the raw (positive) data: ``(..., n_columns)``."""
+        log_prob = super().log_prob(x_t, decoded) - self._log_x(x_t)
+        return _masked(log_prob, mask)
+
+    def expected_log_prob(self, x_t, decoded_mean, decoded_variance, mask=None):
+        log_prob = super().expected_log_prob(x_t, decoded_mean, decoded_variance)
+        return _masked(log_prob - self._log_x(x_t), mask)
+
+    def mean(self, decoded):
+        """E[x | z] = exp(mu + sigma^2 / 2), in the raw space (at most float32's largest)."""
+        log_mean = self._log_x(decoded) + 0.5 * self.variance() * self.scale.pow(2)
+        return log_mean.exp().clamp_max(_FLOAT32_MAX)
+
+    def sample(self, decoded, generator):
+        """One draw from p(x|z): exp of a Gaussian draw in the log space."""
+        noise = torch.randn(
+            decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
+        )
+        return self._log_x(decoded + noise * self.variance().sqrt()).exp().clamp_max(_FLOAT32_MAX)
+
+
+class _CountLikelihood(nn.Module):
+    """What the count likelihoods share: raw counts in, log1p-standardised encoder input.
+
+    The working space is the raw counts themselves (``transform`` is the
+    identity; the log-probabilities need the counts). The encoder sees
+    ``(log1p(x) - shift) / scale``, stable however large the counts. The
+    decoder's log-mean is relative to ``log_offset``, the log of the
+    column's training mean, so that an untrained model starts at the
+    marginal mean; it is bounded smoothly to (``LOG_RATE_MIN``,
+    ``LOG_RATE_MAX``) so that ``exp`` stays finite in float32.
+    """
+
+    has_expected_log_prob = False
+    outputs_per_column = 1
+
+    def __init__(self, n_columns):
+        super().__init__()
+        self.n_columns = self.n_inputs = n_columns
+        self.n_outputs = self.outputs_per_column * n_columns
+        self.register_buffer("shift", torch.zeros(n_columns))
+        self.register_buffer("scale", torch.ones(n_columns))
+        self.register_buffer("log_offset", torch.zeros(n_columns))
+
+    def reset_parameters(self, generator=None):
+        """Identity standardisation and a mean of 1 until fitted statistics are set."""
+        with torch.no_grad():
+            self.shift.zero_()
+            self.scale.fill_(1.0)
+            self.log_offset.zero_()
+
+    def set_statistics(self, shift, scale, log_offset):
+        """The encoder input's standardisation of log1p(x), and the log of the mean."""
+        with torch.no_grad():
+            self.shift.copy_(torch.as_tensor(shift))
+            self.scale.copy_(torch.as_tensor(scale))
+            self.log_offset.copy_(torch.as_tensor(log_offset))
+
+    def transform(self, x):
+        return x
+
+    def encoder_input(self, x_t, mask=None):
+        return _masked((x_t.clamp_min(0.0).log1p() - self.shift) / self.scale, mask)
+
+    def log_mean(self, decoded):
+        """log E[x | z] per column, bounded: ``(..., n_columns)``."""
+        return _soft_clamp(decoded[..., : self.n_columns] + self.log_offset, *_LOG_RATE_BOUNDS)
+
+    def mean(self, decoded):
+        """E[x | z], in the raw space (not rounded)."""
+        return self.log_mean(decoded).exp()
+
+
+class PoissonLikelihood(_CountLikelihood):
+    """Independent Poisson counts; the decoder outputs the log-rate (one output per column)."""
+
+    def log_prob(self, x, decoded, mask=None):
+        """Per-column log-mass ``x log(rate) - rate - log(x!)``: ``(..., n_columns)``."""
+        log_rate = self.log_mean(decoded)
+        x = torch.where(torch.isnan(x), 0.0, x) if mask is not None else x
+        log_prob = x * log_rate - log_rate.exp() - torch.lgamma(x + 1.0)
+        return _masked(log_prob, mask)
+
+    def sample(self, decoded, generator):
+        """One draw from p(x|z): non-negative integers, as floats."""
+        return torch.poisson(self.mean(decoded), generator=generator)
+
+
+class NegativeBinomialLikelihood(_CountLikelihood):
+    """Overdispersed counts: two decoder outputs per column, the log-mean and log-dispersion.
+
+    The decoder's outputs are laid out as ``n_columns`` log-means (relative
+    to ``log_offset``) followed by ``n_columns`` values of log(theta), the
+    inverse dispersion, so that both depend on z (scVI's "gene-cell"
+    dispersion). With mean ``mu`` the variance is ``mu + mu^2 / theta``;
+    theta -> inf gives the Poisson. log(theta) is bounded smoothly to
+    (``LOG_THETA_MIN``, ``LOG_THETA_MAX``). The mass is that of
+    ``scipy.stats.nbinom(n=theta, p=theta / (theta + mu))``; its log-gamma
+    terms are computed in float64, where their difference keeps its
+    precision for large theta.
+    """
+
+    outputs_per_column = 2
+
+    def log_theta(self, decoded):
+        return _soft_clamp(decoded[..., self.n_columns :], LOG_THETA_MIN, LOG_THETA_MAX)
+
+    def log_prob(self, x, decoded, mask=None):
+        """Per-column log-mass: ``(..., n_columns)``."""
+        log_mu, log_theta = self.log_mean(decoded), self.log_theta(decoded)
+        x = torch.where(torch.isnan(x), 0.0, x) if mask is not None else x
+        theta = log_theta.exp()
+        wide = x.double()
+        log_gammas = (
+            torch.lgamma(wide + theta.double())
+            - torch.lgamma(theta.double())
+            - torch.lgamma(wide + 1.0)
+        ).to(log_mu.dtype)
+        # theta log(theta / (theta + mu)) + x log(mu / (theta + mu)), each log as a
+        # softplus, which keeps its precision when theta >> mu or mu >> theta.
+        log_prob = (
+            -theta * F.softplus(log_mu - log_theta)
+            - x * F.softplus(log_theta - log_mu)
+            + log_gammas
+        )
+        return _masked(log_prob, mask)
+
+    def sample(self, decoded, generator):
+        """One draw from p(x|z) as a Gamma-Poisson mixture: non-negative integers, as floats."""
+        mu, theta = self.mean(decoded), self.log_theta(decoded).exp()
+        rate = standard_gamma(theta, generator) * (mu / theta)
+        return torch.poisson(rate.clamp_max(_FLOAT32_MAX), generator=generator)
+
+
+class CategoricalLikelihood(nn.Module):
+    """One categorical variable per column, with a logit per category.
+
+    Parameters
+    ----------
+    n_categories : list of int
+        K_j, the number of categories of each column. A column holds the
+        category's code, 0 .. K_j - 1 (as a float); the encoder sees it
+        one-hot (K_j inputs) and the decoder gives K_j logits, laid out
+        column after column. The logits are relative to ``log_frequency``,
+        the log of each category's (smoothed) training frequency, so that an
+        untrained model starts at the marginal frequencies.
+
+    ``mean`` gives the most probable code, not an average of codes (which
+    would name no category): it is what ``inverse_transform`` shows.
+    """
+
+    has_expected_log_prob = False
+
+    def __init__(self, n_categories):
+        super().__init__()
+        self.n_categories = [int(k) for k in n_categories]
+        self.n_columns = len(self.n_categories)
+        self.n_inputs = self.n_outputs = sum(self.n_categories)
+        self._slices = _consecutive_slices(self.n_categories)
+        self.register_buffer("log_frequency", torch.zeros(self.n_outputs))
+
+    def reset_parameters(self, generator=None):
+        """Equal frequencies until the fitted ones are set."""
+        with torch.no_grad():
+            self.log_frequency.zero_()
+
+    def set_log_frequency(self, log_frequency):
+        with torch.no_grad():
+            self.log_frequency.copy_(torch.as_tensor(log_frequency))
+
+    def transform(self, x):
+        return x
+
+    def _codes(self, x, mask):
+        """Integer codes, 0 where ``mask`` is 0 (a missing value may be anything there)."""
+        if mask is not None:
+            x = torch.where(mask == 0, 0.0, x)
+        return x.long()
+
+    def encoder_input(self, x_t, mask=None):
+        """Each column one-hot, ``(..., sum(K))``; all zeros where the value is missing."""
+        codes = self._codes(x_t, mask)
+        pieces = [F.one_hot(codes[..., j], k) for j, k in enumerate(self.n_categories)]
+        one_hot = torch.cat(pieces, -1).to(x_t.dtype)
+        if mask is None:
+            return one_hot
+        widths = torch.tensor(self.n_categories, device=x_t.device)
+        return one_hot * mask.repeat_interleave(widths, dim=-1)
+
+    def log_softmax(self, decoded):
+        """Per-column log-probabilities of every category, one tensor per column."""
+        logits = decoded + self.log_frequency
+        return [F.log_softmax(logits[..., piece], -1) for piece in self._slices]
+
+    def log_prob(self, x, decoded, mask=None):
+        """Per-column log-mass of the observed category: ``(..., n_columns)``, broadcast."""
+        codes = self._codes(x, mask)
+        columns = []
+        for j, log_p in enumerate(self.log_softmax(decoded)):
+            index = codes[..., j : j + 1].expand(*log_p.shape[:-1], 1)
+            columns.append(log_p.gather(-1, index))
+        return _masked(torch.cat(columns, -1), mask)
+
+    def mean(self, decoded):
+        """The most probable code of each column (as a float): ``(..., n_columns)``."""
+        logits = decoded + self.log_frequency
+        return torch.stack(
+            [logits[..., piece].argmax(-1) for piece in self._slices], -1
+        ).to(decoded.dtype)
+
+    def sample(self, decoded, generator):
+        """One draw from p(x|z): a code per column (as a float)."""
+        draws = []
+        for log_p in self.log_softmax(decoded):
+            flat = log_p.exp().reshape(-1, log_p.shape[-1])
+            draw = torch.multinomial(flat, 1, generator=generator)
+            draws.append(draw.reshape(log_p.shape[:-1]))
+        return torch.stack(draws, -1).to(decoded.dtype)
+
+
+def standard_gamma(shape, generator):
+    """Gamma(shape, 1) draws from ``generator`` (Marsaglia & Tsang, 2000), vectorised.
+
+    ``torch.distributions.Gamma`` takes no generator; this does, so that
+    ``sample(random_state=...)`` is reproducible. Shapes below 1 are drawn
+    at shape + 1 and scaled by U^(1 / shape). Each round accepts more than
+    95 % of the outstanding draws.
+    """
+    flat = shape.reshape(-1)
+    boost = flat < 1.0
+    a = torch.where(boost, flat + 1.0, flat)
+    d = a - 1.0 / 3.0
+    c = 1.0 / (9.0 * d).sqrt()
+    out = torch.empty_like(flat)
+    todo = torch.arange(flat.numel(), device=flat.device)
+    while todo.numel():
+        normal = torch.randn(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
+        uniform = torch.rand(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
+        v = (1.0 + c[todo] * normal).pow(3)
+        safe_v = v.clamp_min(torch.finfo(v.dtype).tiny)
+        accept = (v > 0) & (
+            uniform.log() < 0.5 * normal.pow(2) + d[todo] - d[todo] * v + d[todo] * safe_v.log()
+        )
+        out[todo[accept]] = (d[todo] * v)[accept]
+        todo = todo[~accept]
+    uniform = torch.rand(flat.shape, generator=generator, device=flat.device, dtype=flat.dtype)
+    out = torch.where(boost, out * uniform.pow(1.0 / flat), out)
+    return out.reshape(shape.shape)
+
+
+_LIKELIHOODS = {
+    "gaussian": GaussianLikelihood,
+    "bernoulli": BernoulliLikelihood,
+    "lognormal": LogNormalLikelihood,
+    "poisson": PoissonLikelihood,
+    "negative_binomial": NegativeBinomialLikelihood,
+}
 
 
 def make_likelihood(name, n_features, min_variance):
-    """Build the decoder distribution called ``name`` over ``n_features`` columns."""
-    if name == "gaussian":
-        return GaussianLikelihood(n_features, min_variance)
-    if name == "bernoulli":
-        return BernoulliLikelihood(n_features)
+    """Build the decoder distribution called ``name`` over ``n_features`` columns.
+
+    The categorical likelihood needs its numbers of categories: build a
+    :class:`CategoricalLikelihood` directly (the column description does).
+    """
+    if name in ("gaussian", "lognormal"):
+        return _LIKELIHOODS[name](n_features, min_variance)
+    if name in _LIKELIHOODS:
+        return _LIKELIHOODS[name](n_features)
     raise ValueError(f"Unknown likelihood {name!r}; expected one of {sorted(_LIKELIHOODS)}.")
 
 

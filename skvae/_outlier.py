@@ -6,11 +6,11 @@ import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseVAE
 from ._state import keep_state_on_error
 from ._columns import column_mean_std
+from ._tables import like_input
 
 # Test inputs are winsorised to the training range widened by this many
 # training standard deviations per feature before scoring (see Notes).
@@ -101,11 +101,36 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         default) uses fully connected networks.
     activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
         Activation between hidden layers.
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution. ``"bernoulli"`` needs training data in [0, 1];
-        rows scored later may hold any value: they are clipped to [0, 1]
-        (the decoder's support) like any value beyond the training range,
-        so a detector scores whatever it is shown instead of refusing it.
+    likelihood : str, dict or "auto", default="gaussian"
+        The distribution p(x_j | z) of each column:
+
+        - ``"gaussian"``: real values, with a learned per-column variance;
+        - ``"bernoulli"``: values in [0, 1] (binary, or probabilities);
+        - ``"lognormal"``: positive amounts, Gaussian on the log scale;
+        - ``"poisson"`` and ``"negative_binomial"``: counts (non-negative
+          integers); the negative binomial decodes a mean and a dispersion
+          per column, for counts more variable than a Poisson's;
+        - ``"categorical"``: one class per category of a category dtype, or
+          per distinct training value; a categorical column is one feature.
+
+        One name applies to every column. A dict maps columns, by name or
+        position, to names; the columns it leaves out get what ``"auto"``
+        gives them. ``"auto"`` reads the dtypes, as scikit-learn's
+        ``HistGradientBoostingClassifier(categorical_features="from_dtype")``
+        reads category columns, with a rule for each kind: category
+        (ordered or not: the order is not used), string and object columns
+        are categorical, bool columns Bernoulli, float columns Gaussian,
+        and integer columns negative binomial when their training values
+        are all non-negative (year- or ID-like integers are better named in
+        a dict), Gaussian otherwise; a numpy array's one dtype is read the
+        same way, for every column. A value
+        outside its column's support, a category not seen in ``fit`` and a
+        non-numeric column under a numeric likelihood raise a ValueError
+        naming the column. Training values must lie in each column's
+        support; rows scored later may hold any value of a numeric column:
+        they are clipped to the support (e.g. [0, 1] for Bernoulli columns)
+        like any value beyond the training range, so a detector scores
+        whatever it is shown instead of refusing it.
     beta : float, default=1.0
         Weight of the KL term during training. Scoring always uses 1.
     warmup_epochs : int, default=10
@@ -214,7 +239,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     clip_low_, clip_high_ : ndarray of shape (n_features_in_,)
         Per-feature bounds to which every scored row is winsorised: the
         training range widened by one training standard deviation on each
-        side (with ``likelihood="bernoulli"``, cut to [0, 1]); see Notes.
+        side (widened on the log scale for lognormal columns), cut to each
+        column's support: [0, 1] for Bernoulli columns, whole counts, and
+        for a categorical column its codes 0 to K - 1 (never clipped); see
+        Notes.
     feature_offsets_ : ndarray of shape (n_features_in_,)
         Median over the training rows of each feature's term of the score;
         the reference that :meth:`score_features` subtracts from.
@@ -307,6 +335,10 @@ validation_kl_per_dimension_curve_ : list or None
       feature that was constant in training and is moved far is flagged
       (its distances count in units of 1). :meth:`score_features` gives
       that part of the score to the features beyond their bounds.
+      On a table (see :class:`VAETransformer`'s Notes) each column is
+      clipped within its own support, and a categorical column is never
+      clipped: every category scores by its own probability. The
+      neighbour distance reads a categorical column's codes as numbers.
     * Posterior collapse. A collapsed code turns the ELBO into a diagonal
       Gaussian density, a plain distance from the mean. The KL warm-up and
       ``batch_size="auto"`` keep the code in use: on 600 points of a closed
@@ -434,10 +466,9 @@ validation_kl_per_dimension_curve_ : list or None
         self : object
             The fitted detector.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])  # the one check of X
-        self._check_value_range(X)
-        clip_low, clip_high = self._clip_bounds(X)
-        self._fit_validated(X)
+        X, columns = self._validate_training_data(X)  # the one check of X
+        clip_low, clip_high = self._clip_bounds(X, columns)
+        self._fit_validated(X, columns=columns)
         # Training rows lie inside the clipping bounds: they are scored as they are.
         elbo = self._score_prepared(X).astype(np.float64)
         per_feature = self._score_prepared(X, per_feature=True).astype(np.float64)
@@ -528,12 +559,15 @@ validation_kl_per_dimension_curve_ : list or None
             )
         return distances
 
-    def _clip_bounds(self, X):
-        """Per-feature winsorising bounds: the training range widened (see Notes)."""
-        width = _CLIP_STD * column_mean_std(X)[1]  # no float64 copy of X
-        low, high = X.min(axis=0) - width, X.max(axis=0) + width
-        # Cut to each column's support (e.g. [0, 1] for Bernoulli columns).
-        low, high = self._column_description(X.shape[1]).clip_bounds(low, high)
+    def _clip_bounds(self, X, columns):
+        """Per-feature winsorising bounds: the training range widened (see Notes).
+
+        Each block of ``columns`` gives its own, cut to its support: [0, 1]
+        for Bernoulli columns, whole counts, the codes 0 .. K - 1 of a
+        categorical column (never clipped into a code that names no
+        category), the range widened on the log scale for lognormal ones.
+        """
+        low, high = columns.winsor_bounds(X, _CLIP_STD)
         return low.astype(X.dtype), high.astype(X.dtype)
 
     def _scoring_rows(self, X):
@@ -628,9 +662,11 @@ validation_kl_per_dimension_curve_ : list or None
 
         Returns
         -------
-        contributions : ndarray of shape (n_samples, n_features)
+        contributions : ndarray or DataFrame of shape (n_samples, n_features)
             Higher means more anomalous on that feature, with the dtype of
-            ``X``.
+            ``X``; a DataFrame of ``X``'s columns and index when ``X`` is a
+            (pandas or polars) DataFrame. A categorical column is one
+            feature, however many categories it has.
 
         Examples
         --------
@@ -642,6 +678,7 @@ validation_kl_per_dimension_curve_ : list or None
         >>> int(contributions.argmax())
         2
         """
+        raw = X
         X_given, X = self._scoring_rows(X)
         per_feature = self._score_prepared(X, per_feature=True)
         penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
@@ -654,7 +691,7 @@ validation_kl_per_dimension_curve_ : list or None
             total = excess.sum(axis=1, keepdims=True)
             share = np.divide(excess, total, out=np.zeros_like(excess), where=total > 0)
             per_feature = per_feature - (extra[:, None] * share).astype(X.dtype)
-        return self.feature_offsets_.astype(X.dtype) - per_feature
+        return like_input(self.feature_offsets_.astype(X.dtype) - per_feature, raw)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.

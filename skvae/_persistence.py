@@ -7,7 +7,9 @@ estimator's class name, its parameters, its fitted attributes (everything
 public that ends with an underscore, except the network) and a SHA-256
 checksum of all of this and of the weights, and the column description
 (``_columns``: each block of columns with its likelihood and fitted
-standardisation). Fitted numeric arrays of more
+statistics, and for a table its column names, dtypes, categories and
+training ranges, so that a loaded model gives back DataFrames of the same
+dtypes). Fitted numeric arrays of more
 than ``_INLINE_ELEMENTS`` values (the detector's training rows for its
 neighbour term) are stored as tensors named ``fitted.<attribute>``, not as
 JSON text: safetensors caps its metadata at 100 MB, and binary is exact
@@ -45,7 +47,11 @@ FORMAT = "skvae"
 # 3: the column description in the document, and the standardisation in the
 #    likelihood's buffers (versions 1 and 2 kept it in the VAE's input_shift
 #    and input_scale; they are rebuilt on load, see _upgrade_weights).
-FORMAT_VERSION = 3
+# 4: tables: blocks of the new likelihoods (categorical, counts, lognormal),
+#    the training table's names, dtypes, categories and ranges in the column
+#    description, and a dict-valued likelihood parameter. A version 3 file
+#    reads as before (no table facts: its outputs are arrays).
+FORMAT_VERSION = 4
 # Format versions this code reads; older ones would be upgraded here.
 _OLDEST_READABLE_VERSION = 1
 # Not written: the network (its weights are the tensors) and the thread count,
@@ -89,9 +95,18 @@ def _encode(value, name):
         return {"__tuple__": [_encode(item, name) for item in value]}
     if isinstance(value, list):
         return [_encode(item, name) for item in value]
+    if isinstance(value, dict):  # likelihood={column: name}; keys are names or positions
+        items = []
+        for key, item in value.items():
+            if isinstance(key, np.integer):
+                key = int(key)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise TypeError(f"Cannot save {name}: a dict key {key!r} is not a str or int.")
+            items.append([key, _encode(item, name)])
+        return {"__dict__": items}
     raise TypeError(
         f"Cannot save {name} of type {type(value).__name__}: only numbers, strings, "
-        "None, lists, tuples, numpy arrays and dtypes go into a model file."
+        "None, lists, tuples, dicts, numpy arrays and dtypes go into a model file."
     )
 
 
@@ -102,6 +117,8 @@ def _decode(value, arrays):
     if isinstance(value, dict):
         if "__tuple__" in value:
             return tuple(_decode(item, arrays) for item in value["__tuple__"])
+        if "__dict__" in value:
+            return {key: _decode(item, arrays) for key, item in value["__dict__"]}
         if "__tensor__" in value:
             tensor = arrays.get(value["__tensor__"])
             if tensor is None:

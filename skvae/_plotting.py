@@ -447,7 +447,9 @@ class ManifoldDisplay:
         Z = np.zeros((n, n, latent_dim))
         Z[:, :, dims[0]] = values[None, :]  # columns: left to right
         Z[:, :, dims[1]] = values[::-1, None]  # rows: top to bottom, so z rises upwards
-        images = estimator.inverse_transform(Z.reshape(n * n, latent_dim)).reshape(n, n, -1)
+        # np.asarray: a model fitted on a DataFrame decodes to one
+        images = np.asarray(estimator.inverse_transform(Z.reshape(n * n, latent_dim)))
+        images = images.reshape(n, n, -1)
         display = cls(
             images,
             grid=(values, values),
@@ -585,7 +587,7 @@ class ReconstructionDisplay:
             estimator, ["transform", "inverse_transform"], "ReconstructionDisplay"
         )
         X = _two_rows(X, "X")[:n_images]
-        reconstructions = estimator.inverse_transform(estimator.transform(X))
+        reconstructions = np.asarray(estimator.inverse_transform(estimator.transform(X)))
         clean = None
         if X_clean is not None:
             clean = _two_rows(X_clean, "X_clean")[:n_images]
@@ -737,7 +739,9 @@ class SamplesDisplay:
         display : SamplesDisplay
         """
         _check_fitted_with(estimator, ["sample"], "SamplesDisplay")
-        samples = estimator.sample(n_samples, random_state=random_state, return_mean=return_mean)
+        samples = np.asarray(
+            estimator.sample(n_samples, random_state=random_state, return_mean=return_mean)
+        )
         shape = resolve_image_shape(estimator, image_shape, estimator.n_features_in_)
         display = cls(
             samples, image_shape=shape, n_cols=n_cols, value_range=_value_range(estimator, samples)
@@ -842,7 +846,10 @@ class InterpolationDisplay:
                 f"X_start and X_end must have the same shape, got {starts.shape} and {ends.shape}."
             )
         paths = np.stack(
-            [estimator.interpolate(a, b, n_steps=n_steps) for a, b in zip(starts, ends)]
+            [
+                np.asarray(estimator.interpolate(a, b, n_steps=n_steps))
+                for a, b in zip(starts, ends)
+            ]
         )
         shape = resolve_image_shape(estimator, image_shape, estimator.n_features_in_)
         display = cls(

@@ -11,9 +11,15 @@ from scipy import integrate, stats
 
 from skvae._likelihoods import (
     BernoulliLikelihood,
+    CategoricalLikelihood,
     CompositeLikelihood,
+    LOG_THETA_MAX,
     GaussianLikelihood,
+    LogNormalLikelihood,
+    NegativeBinomialLikelihood,
+    PoissonLikelihood,
     make_likelihood,
+    standard_gamma,
 )
 
 
@@ -123,8 +129,9 @@ def test_bernoulli_mean_and_sample():
 def test_make_likelihood_by_name():
     assert isinstance(make_likelihood("gaussian", 3, 1e-3), GaussianLikelihood)
     assert isinstance(make_likelihood("bernoulli", 3, 1e-3), BernoulliLikelihood)
+    assert isinstance(make_likelihood("poisson", 3, 1e-3), PoissonLikelihood)
     with pytest.raises(ValueError, match="Unknown likelihood"):
-        make_likelihood("poisson", 3, 1e-3)
+        make_likelihood("zeta", 3, 1e-3)
 
 
 # ------------------------------------------------------------ the interface
@@ -201,3 +208,221 @@ def test_a_composite_refuses_blocks_that_do_not_cover_the_columns():
         CompositeLikelihood([([0, 2], GaussianLikelihood(2, 1e-3))])
     with pytest.raises(ValueError, match="was given 1 columns"):
         CompositeLikelihood([([0], GaussianLikelihood(2, 1e-3)), ([1], BernoulliLikelihood(1))])
+
+
+# ------------------------------------------------------------ tables' likelihoods
+def _lognormal(n_columns, seed=0):
+    likelihood = _gaussian(n_columns, seed=seed)
+    lognormal = LogNormalLikelihood(n_columns, 1e-3).double()
+    lognormal.load_state_dict(likelihood.state_dict())
+    rng = np.random.RandomState(seed)
+    lognormal.set_standardization(rng.normal(size=n_columns), rng.uniform(0.5, 2.0, n_columns))
+    return lognormal
+
+
+def test_lognormal_log_prob_is_scipys_lognorm_density_of_the_raw_values():
+    rng = np.random.RandomState(0)
+    likelihood = _lognormal(3)
+    shift, scale = likelihood.shift.numpy(), likelihood.scale.numpy()
+    sigma = np.sqrt(likelihood.variance().detach().numpy()) * scale  # of log x
+    x = np.exp(rng.normal(size=(6, 3)) * 1.5)
+    decoded = rng.normal(size=(4, 6, 3))  # broadcast over 4 draws
+    got = likelihood.log_prob(likelihood.transform(torch.from_numpy(x)), torch.from_numpy(decoded))
+    mu = decoded * scale + shift  # the mean of log x
+    expected = stats.lognorm.logpdf(x, s=sigma, scale=np.exp(mu))
+    assert got.shape == (4, 6, 3)
+    assert_allclose(got.detach().numpy(), expected, rtol=1e-10)
+    mean = likelihood.mean(torch.from_numpy(decoded)).detach().numpy()
+    assert_allclose(mean, stats.lognorm.mean(s=sigma, scale=np.exp(mu)), rtol=1e-10)
+
+
+def test_lognormal_expected_log_prob_matches_numerical_integration():
+    likelihood = _lognormal(2, seed=5)
+    x, mean, spread = np.array([0.7, 3.0]), np.array([-0.4, 0.5]), np.array([0.6, 0.3])
+    x_t = likelihood.transform(torch.from_numpy(x))
+
+    def integrand(d, j):
+        decoded = torch.zeros(2, dtype=torch.float64)
+        decoded[j] = d
+        log_prob = likelihood.log_prob(x_t, decoded)[j].item()
+        return stats.norm.pdf(d, mean[j], spread[j]) * log_prob
+
+    expected = [integrate.quad(integrand, -np.inf, np.inf, args=(j,))[0] for j in range(2)]
+    got = likelihood.expected_log_prob(
+        x_t, torch.from_numpy(mean), torch.from_numpy(spread**2)
+    )
+    assert_allclose(got.detach().numpy(), expected, rtol=1e-8)
+
+
+def test_lognormal_samples_are_positive_with_the_model_median():
+    likelihood = _lognormal(2, seed=2)
+    decoded = torch.tensor([[0.3, -0.5]], dtype=torch.float64).expand(100_000, 2)
+    draws = likelihood.sample(decoded, torch.Generator().manual_seed(0)).detach().numpy()
+    assert (draws > 0).all()
+    median = np.exp(decoded[0].numpy() * likelihood.scale.numpy() + likelihood.shift.numpy())
+    assert_allclose(np.median(draws, axis=0), median, rtol=0.02)
+
+
+def _counts(cls, n_columns, seed=0):
+    likelihood = cls(n_columns).double()
+    rng = np.random.RandomState(seed)
+    likelihood.set_statistics(
+        rng.normal(size=n_columns), rng.uniform(0.5, 2.0, n_columns), rng.normal(size=n_columns)
+    )
+    return likelihood
+
+
+def test_poisson_log_prob_matches_scipy_and_starts_at_the_offset():
+    rng = np.random.RandomState(0)
+    likelihood = _counts(PoissonLikelihood, 3)
+    x = rng.poisson(3.0, size=(5, 3)).astype(np.float64)
+    decoded = rng.normal(size=(2, 5, 3))
+    rate = np.exp(decoded + likelihood.log_offset.numpy())
+    got = likelihood.log_prob(likelihood.transform(torch.from_numpy(x)), torch.from_numpy(decoded))
+    assert got.shape == (2, 5, 3)
+    assert_allclose(got.numpy(), stats.poisson.logpmf(x, rate), rtol=1e-10)
+    assert_allclose(likelihood.mean(torch.from_numpy(decoded)).numpy(), rate, rtol=1e-12)
+    # The encoder reads the standardised log1p of the counts.
+    encoded = likelihood.encoder_input(torch.from_numpy(x)).numpy()
+    shift, scale = likelihood.shift.numpy(), likelihood.scale.numpy()
+    assert_allclose(encoded, (np.log1p(x) - shift) / scale, rtol=1e-12)
+
+
+def test_poisson_samples_are_counts_with_the_rate():
+    likelihood = PoissonLikelihood(2).double()
+    likelihood.reset_parameters()
+    decoded = torch.tensor([[np.log(0.5), np.log(20.0)]], dtype=torch.float64).expand(100_000, 2)
+    draws = likelihood.sample(decoded, torch.Generator().manual_seed(0)).numpy()
+    assert (draws >= 0).all() and np.array_equal(draws, np.round(draws))
+    assert_allclose(draws.mean(0), [0.5, 20.0], rtol=0.02)
+    assert_allclose(draws.var(0), [0.5, 20.0], rtol=0.03)
+
+
+@pytest.mark.parametrize("log_theta", [-2.0, 0.0, 3.0, 12.0, 40.0])
+def test_negative_binomial_log_prob_matches_scipy(log_theta):
+    rng = np.random.RandomState(1)
+    likelihood = _counts(NegativeBinomialLikelihood, 3)
+    x = rng.poisson(4.0, size=(6, 3)).astype(np.float64)
+    log_mean = rng.normal(size=(6, 3))
+    decoded = np.concatenate([log_mean, np.full((6, 3), log_theta)], -1)  # (6, 2 x 3)
+    mu = np.exp(log_mean + likelihood.log_offset.numpy())
+    # log(theta) is the decoder's output, bounded smoothly beyond [-5, 10].
+    theta = likelihood.log_theta(torch.from_numpy(decoded)).exp().numpy()
+    if log_theta <= 10:
+        assert_allclose(theta, np.exp(log_theta), rtol=1e-12)
+    assert theta.max() < np.exp(LOG_THETA_MAX)
+    got = likelihood.log_prob(torch.from_numpy(x), torch.from_numpy(decoded)).numpy()
+    expected = stats.nbinom.logpmf(x, theta, theta / (theta + mu))
+    assert got.shape == (6, 3)
+    assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    assert_allclose(likelihood.mean(torch.from_numpy(decoded)).numpy(), mu, rtol=1e-12)
+
+
+def test_negative_binomial_keeps_float32_precision_near_the_poisson_limit():
+    # theta = e^12: lgamma(x + theta) - lgamma(theta) cancels badly in float32.
+    likelihood = NegativeBinomialLikelihood(1)
+    likelihood.reset_parameters()
+    x = torch.tensor([[0.0], [3.0], [40.0]])
+    decoded = torch.tensor([[np.log(5.0), 12.0]]).expand(3, 2)
+    theta, mu = likelihood.log_theta(decoded[:1]).exp().item(), 5.0
+    assert theta > 1e5
+    expected = stats.nbinom.logpmf(x.numpy(), theta, theta / (theta + mu))
+    assert_allclose(likelihood.log_prob(x, decoded).numpy(), expected, rtol=1e-5)
+
+
+def test_negative_binomial_samples_have_its_mean_and_variance():
+    likelihood = NegativeBinomialLikelihood(2).double()
+    likelihood.reset_parameters()
+    mu, theta = np.array([3.0, 40.0]), np.array([0.5, 4.0])
+    decoded = torch.from_numpy(np.concatenate([np.log(mu), np.log(theta)])[None])
+    draws = likelihood.sample(decoded.expand(200_000, 4), torch.Generator().manual_seed(0))
+    draws = draws.numpy()
+    assert (draws >= 0).all() and np.array_equal(draws, np.round(draws))
+    assert_allclose(draws.mean(0), mu, rtol=0.02)
+    assert_allclose(draws.var(0), mu + mu**2 / theta, rtol=0.05)
+
+
+def test_standard_gamma_matches_scipy_and_is_seeded():
+    shape = torch.tensor([0.2, 1.0, 7.5], dtype=torch.float64).expand(50_000, 3).contiguous()
+    draws = standard_gamma(shape, torch.Generator().manual_seed(0)).numpy()
+    for j, a in enumerate([0.2, 1.0, 7.5]):
+        assert stats.kstest(draws[:, j], stats.gamma(a).cdf).pvalue > 1e-3
+    again = standard_gamma(shape, torch.Generator().manual_seed(0)).numpy()
+    assert np.array_equal(draws, again)
+
+
+def test_categorical_log_prob_matches_scipy_per_column():
+    rng = np.random.RandomState(0)
+    likelihood = CategoricalLikelihood([3, 2]).double()
+    likelihood.set_log_frequency(np.log([0.2, 0.3, 0.5, 0.6, 0.4]))
+    codes = np.column_stack([rng.randint(3, size=7), rng.randint(2, size=7)]).astype(float)
+    decoded = rng.normal(size=(4, 7, 5))  # 4 draws
+    got = likelihood.log_prob(torch.from_numpy(codes), torch.from_numpy(decoded)).numpy()
+    assert got.shape == (4, 7, 2)
+    logits = decoded + np.log([0.2, 0.3, 0.5, 0.6, 0.4])
+    for j, piece in enumerate([slice(0, 3), slice(3, 5)]):
+        p = np.exp(logits[..., piece])
+        p /= p.sum(-1, keepdims=True)
+        one_hot = np.eye(p.shape[-1])[codes[:, j].astype(int)]
+        expected = np.array([stats.multinomial.logpmf(one_hot, 1, p[k]) for k in range(4)])
+        assert_allclose(got[..., j], expected, rtol=1e-10)
+    encoded = likelihood.encoder_input(torch.from_numpy(codes)).numpy()
+    assert encoded.shape == (7, 5)
+    assert_allclose(encoded[:, :3], np.eye(3)[codes[:, 0].astype(int)])
+    mean = likelihood.mean(torch.from_numpy(decoded[0])).numpy()
+    most_probable = [logits[0, :, :3].argmax(-1), logits[0, :, 3:].argmax(-1)]
+    assert_allclose(mean, np.column_stack(most_probable))
+
+
+def test_categorical_samples_follow_the_probabilities():
+    likelihood = CategoricalLikelihood([3]).double()
+    likelihood.reset_parameters()
+    p = np.array([0.1, 0.6, 0.3])
+    decoded = torch.from_numpy(np.log(p)[None]).expand(100_000, 3)
+    draws = likelihood.sample(decoded, torch.Generator().manual_seed(0)).numpy()
+    assert draws.shape == (100_000, 1)
+    assert_allclose(np.bincount(draws[:, 0].astype(int), minlength=3) / 100_000, p, atol=0.01)
+
+
+@pytest.mark.parametrize(
+    "likelihood",
+    [
+        LogNormalLikelihood(3, 1e-3),
+        PoissonLikelihood(3),
+        NegativeBinomialLikelihood(3),
+        CategoricalLikelihood([2, 3, 2]),
+    ],
+    ids=lambda lk: type(lk).__name__,
+)
+def test_the_tables_likelihoods_leave_missing_entries_out(likelihood):
+    likelihood.reset_parameters()
+    x = torch.tensor([[1.0, 2.0, 1.0], [0.0, 1.0, 1.0]])
+    decoded = torch.randn(2, likelihood.n_outputs, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    x_t = likelihood.transform(x)
+    full = likelihood.log_prob(x_t, decoded)
+    masked = likelihood.log_prob(x_t, decoded, mask)
+    assert torch.equal(masked[mask == 1], full[mask == 1])
+    assert torch.equal(masked[mask == 0], torch.zeros(2))
+    x_nan = torch.where(mask == 1, x, torch.nan)
+    assert torch.equal(likelihood.log_prob(likelihood.transform(x_nan), decoded, mask), masked)
+    encoded = likelihood.encoder_input(likelihood.transform(x_nan), mask)
+    assert encoded.shape == (2, likelihood.n_inputs) and torch.isfinite(encoded).all()
+
+
+def test_a_composite_of_unequal_widths_puts_every_column_back_in_place():
+    rng = np.random.RandomState(0)
+    counts = NegativeBinomialLikelihood(1).double()
+    categories = CategoricalLikelihood([3]).double()
+    gaussian = GaussianLikelihood(1, 1e-3).double()
+    for part in (counts, categories, gaussian):
+        part.reset_parameters()
+    composite = CompositeLikelihood([([2], counts), ([0], categories), ([1], gaussian)])
+    assert (composite.n_columns, composite.n_inputs, composite.n_outputs) == (3, 5, 6)
+    x = torch.tensor([[2.0, 0.3, 5.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
+    decoded = torch.from_numpy(rng.normal(size=(2, 6)))
+    got = composite.log_prob(composite.transform(x), decoded)
+    assert torch.equal(got[:, 2:], counts.log_prob(x[:, 2:], decoded[:, :2]))
+    assert torch.equal(got[:, :1], categories.log_prob(x[:, :1], decoded[:, 2:5]))
+    assert torch.equal(got[:, 1:2], gaussian.log_prob(x[:, 1:2], decoded[:, 5:]))
+    assert composite.encoder_input(composite.transform(x)).shape == (2, 5)

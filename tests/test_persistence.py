@@ -216,11 +216,28 @@ def test_a_resaved_old_file_is_of_todays_format_and_reads_back_the_same(tmp_path
     raw = open(tmp_path / "again.safetensors", "rb").read()
     header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
     document = json.loads(header["__metadata__"]["skvae"])
-    assert document["format_version"] == FORMAT_VERSION == 3
+    assert document["format_version"] == FORMAT_VERSION == 4
     assert [block["likelihood"] for block in document["columns"]["blocks"]] == ["gaussian"]
     again = skvae.load(tmp_path / "again.safetensors")
     for method in ("transform", "score_samples"):
         np.testing.assert_array_equal(getattr(again, method)(X), getattr(old, method)(X))
+
+def test_a_version_3_file_without_table_facts_still_loads(tmp_path, fitted, data):
+    # Format 3 described the columns by their blocks alone: no names, dtypes
+    # or training ranges (and no dict-valued likelihood).
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+
+    def as_version_3(document):
+        document["format_version"] = 3
+        for key in ("names", "library", "dtypes", "minimum", "maximum"):
+            document["columns"].pop(key, None)
+
+    _rewrite(path, as_version_3)
+    loaded = skvae.load(path)
+    for name, value in _outputs(loaded, data).items():
+        np.testing.assert_array_equal(value, _outputs(fitted, data)[name], err_msg=name)
+
 
 # ------------------------------------------------------ no code is unpickled
 def test_load_never_unpickles(tmp_path, fitted, data, monkeypatch):

@@ -257,6 +257,23 @@ def test_samples_grid(vae, tmp_path):
     assert not mosaic.mask[-8:, :8].any()
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_a_model_fitted_on_a_dataframe_draws_its_pictures(digits, tmp_path):
+    # Its inverse_transform, sample and interpolate give DataFrames (the
+    # displays read rows as arrays, hence scikit-learn's warning on names).
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(digits[0][:300], columns=[f"pixel{k}" for k in range(64)])
+    model = VAETransformer(latent_dim=2, **TINY).fit(X)
+    for display in (
+        ManifoldDisplay.from_estimator(model, n_images_per_side=3),
+        ReconstructionDisplay.from_estimator(model, X.iloc[:4]),
+        SamplesDisplay.from_estimator(model, n_samples=4, random_state=0),
+    ):
+        _render(display, tmp_path)
+    display = InterpolationDisplay.from_estimator(model, X.iloc[[0]], X.iloc[[1]], n_steps=3)
+    assert display.paths.shape == (1, 3, 64)
+
+
 # ---------------------------------------------------------- interpolation
 def test_interpolation_rows_run_from_start_to_end(vae, digits, tmp_path):
     X = digits[0]
