@@ -615,8 +615,9 @@ validation_kl_per_dimension_curve_ : list or None
         training range widened by one training standard deviation, less the
         local-density term of ``neighbor_weight`` for the row as given (the
         plain ELBO when it is 0), so that it keeps falling as a row moves
-        away from the training rows (see Notes). The result is deterministic: it does not change from call
-        to call, nor with the order or subset of the rows.
+        away from the training rows (see Notes). The result is
+        deterministic: it does not change from call to call, nor with the
+        order or subset of the rows.
 
         Parameters
         ----------
