@@ -1,16 +1,17 @@
 """VAEOutlierDetector: the VAE as a scikit-learn outlier detector."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
+from sklearn.metrics import pairwise_distances_chunked
 from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseVAE
 from ._state import keep_state_on_error
-from ._columns import column_mean_std
+from ._columns import column_mean_std, observed_min_max
 
 # Test inputs are winsorised to the training range widened by this many
 # training standard deviations per feature before scoring (see Notes).
@@ -29,12 +30,47 @@ def _neighbor_scale(X):
     earlier fallback, gave such features next to no weight: on ADBench's
     mnist, where 63 of 100 pixels have a zero IQR, it cost the neighbour
     distance most of its power; see ``benchmarks/results/adbench_cv_*.md``.)
+    Missing values (NaN) are left out; a feature with no observed value gets 1.
     """
-    q1, q3 = np.percentile(X, [25, 75], axis=0)
+    q1, q3 = _percentiles(X, [25, 75], axis=0)
     iqr = q3 - q1
     std = _NORMAL_IQR_PER_STD * column_mean_std(X)[1]
-    varies = X.max(axis=0) > X.min(axis=0)  # not a rounding-level std of a constant
+    low, high = observed_min_max(X, axis=0)
+    varies = high > low  # not a rounding-level std of a constant
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
+
+
+def _percentiles(values, q, axis=None):
+    """``np.percentile``, leaving NaN out where there is any (NaN where all are)."""
+    if not np.isnan(values).any():
+        return np.percentile(values, q, axis=axis)
+    with warnings.catch_warnings():  # a feature or a set with nothing observed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(values, q, axis=axis)
+
+
+def _std(values):
+    """``np.std``, leaving NaN out where there is any."""
+    return float(np.nanstd(values) if np.isnan(values).any() else np.std(values))
+
+
+def _nan_euclidean_nearest(rows, reference, k):
+    """Sorted distances from each row to its ``k`` nearest reference rows: (n_rows, k).
+
+    The distances are scikit-learn's ``nan_euclidean_distances`` (as
+    :class:`~sklearn.impute.KNNImputer` uses): the distance over the
+    coordinates both rows observe, scaled up by the share of coordinates
+    that are, and NaN for rows that observe no coordinate in common.
+    Computed in memory-bounded chunks of rows, against every reference row.
+    """
+
+    def nearest(chunk, start):  # NaN sorts last
+        return np.sort(np.partition(chunk, k - 1, axis=1)[:, :k], axis=1)
+
+    blocks = pairwise_distances_chunked(
+        rows, reference, reduce_func=nearest, metric="nan_euclidean"
+    )
+    return np.vstack(list(blocks))
 
 
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
@@ -269,6 +305,20 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     * Reproducibility. The expectation over q(z|x) uses fixed latent draws
       shared by every row, so scores do not change from call to call or with
       the subset or order of the rows.
+    * Missing values (NaN), in training and scoring alike. The ELBO of a row
+      with holes is that of its observed entries, a bound on their marginal
+      density; a row that observes ``m`` of the ``n`` features gets it
+      multiplied by ``n / m``, its ELBO per observed entry on the scale of a
+      complete row, as ``nan_euclidean_distances`` scales a distance over
+      the observed coordinates. Without this, a row would look more normal
+      the more of it is missing, because it has fewer terms. The neighbour
+      distance is the ``nan_euclidean`` one (brute force instead of a
+      KD-tree when any row has a hole), and the winsorising, the scales and
+      the statistics leave the missing values out. A row with nothing
+      observed carries no evidence: it scores ``offset_`` exactly
+      (``decision_function`` 0, an inlier for ``predict``) and its
+      :meth:`score_features` are 0. Complete rows score exactly as
+      without this rule.
 
     The local-density term (``neighbor_weight``) makes the score
     ``ELBO - neighbor_nats_ * (d_k(x) - neighbor_offset_)``, with d_k the
@@ -385,26 +435,64 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         self : object
             The fitted detector.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])  # the one check of X
-        self._check_value_range(X)
+        X = self._validate_training_data(X)  # the one check of X
         clip_low, clip_high = self._clip_bounds(X)
         self._fit_validated(X)
+        observed = self._columns.observed(X)  # None when nothing is missing
         # Training rows lie inside the clipping bounds: they are scored as they are.
-        elbo = self._score_prepared(X).astype(np.float64)
+        elbo = self._per_entry_scale(self._score_prepared(X).astype(np.float64), observed)
         per_feature = self._score_prepared(X, per_feature=True).astype(np.float64)
         distance = self._fit_neighbors(X, elbo)
         penalty = self._neighbor_penalty(distance, X.shape[0])
-        scores = elbo - penalty
-        per_feature -= penalty[:, None] / X.shape[1]  # an equal share per feature
+        scores = elbo - penalty  # NaN for a row with nothing observed: left out below
+        if observed is None:
+            per_feature -= penalty[:, None] / X.shape[1]  # an equal share per feature
+            feature_offsets = np.median(per_feature, axis=0)
+        else:
+            per_feature = self._feature_terms(per_feature, penalty, observed)
+            feature_offsets = _percentiles(np.where(observed, per_feature, np.nan), 50, axis=0)
+            feature_offsets = np.nan_to_num(feature_offsets)  # 0 for an empty feature
         if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
+            q1, q3 = _percentiles(scores, [25, 75])
             offset = q1 - 1.5 * (q3 - q1)
         else:
-            offset = np.percentile(scores, 100 * self.contamination)
+            offset = _percentiles(scores, 100 * self.contamination)
         self.clip_low_, self.clip_high_ = clip_low, clip_high
-        self.feature_offsets_ = np.median(per_feature, axis=0)
+        self.feature_offsets_ = feature_offsets
         self.offset_ = float(offset)
         return self
+
+    def _per_entry_scale(self, elbo, observed):
+        """The ELBO of rows with holes on the scale of complete rows; NaN for empty rows.
+
+        A row that observes ``m`` of the ``n`` features (those observed in
+        training) has its ELBO multiplied by ``n / m``: its score per
+        observed entry, times ``n``, as ``nan_euclidean_distances`` scales
+        a distance over the observed coordinates. Complete rows are
+        unchanged.
+        """
+        if observed is None:
+            return elbo
+        n_observed = observed.sum(axis=1)
+        n_used = observed.shape[1] - len(self._columns.empty_columns)
+        factor = (n_used / np.maximum(n_observed, 1)).astype(elbo.dtype)
+        scaled = np.where(n_observed == n_used, elbo, elbo * factor)
+        return np.where(n_observed == 0, np.nan, scaled).astype(elbo.dtype, copy=False)
+
+    def _feature_terms(self, per_feature, penalty, observed):
+        """Each observed feature's term of the score of rows with holes; 0 where missing.
+
+        ``per_feature`` is the ELBO split over the observed features (the KL
+        shared among them); each term is scaled as :meth:`_per_entry_scale`
+        scales the row, and takes an equal share of the neighbour penalty,
+        so that a row's terms sum to its score.
+        """
+        n_observed = np.maximum(observed.sum(axis=1, keepdims=True), 1)
+        n_used = observed.shape[1] - len(self._columns.empty_columns)
+        dtype = per_feature.dtype
+        terms = (n_used / n_observed).astype(dtype) * per_feature
+        terms = terms - (penalty[:, None] / n_observed).astype(dtype)
+        return np.where(observed, terms, 0).astype(dtype, copy=False)
 
     def _fit_neighbors(self, X, elbo):
         """Set the local-density state; return the training rows' distances (or None).
@@ -425,28 +513,36 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         k = min(self.n_neighbors, X.shape[0] - 1)
         if k < 1:  # a single training row: no other row to measure from
             return self._neighbor_distance(X)
-        tree = KDTree(self.neighbor_rows_)
-        # Kept for scoring (not saved: skvae.load rebuilds it on each call).
-        self._neighbor_tree = (self.neighbor_rows_, tree)
-        distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
+        if np.isnan(self.neighbor_rows_).any():  # missing values: no KD-tree
+            distances = _nan_euclidean_nearest(self.neighbor_rows_, self.neighbor_rows_, k + 1)
+        else:
+            tree = KDTree(self.neighbor_rows_)
+            # Kept for scoring (not saved: skvae.load rebuilds it on each call).
+            self._neighbor_tree = (self.neighbor_rows_, tree)
+            distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
         others = distances[:, k]
         # The same query, read with the row counted among its neighbours, is
         # what _neighbor_distance(X) would compute for the training rows.
         with_self = distances[:, min(self.n_neighbors, X.shape[0]) - 1]
-        d1, d3 = np.percentile(others, [25, 75])
-        e1, e3 = np.percentile(elbo, [25, 75])
-        d_spread = d3 - d1 if d3 > d1 else float(np.std(others))
-        e_spread = e3 - e1 if e3 > e1 else float(np.std(elbo))
-        self.neighbor_offset_ = float(np.median(others))
+        d1, d3 = _percentiles(others, [25, 75])
+        e1, e3 = _percentiles(elbo, [25, 75])
+        d_spread = d3 - d1 if d3 > d1 else _std(others)
+        e_spread = e3 - e1 if e3 > e1 else _std(elbo)
+        self.neighbor_offset_ = float(_percentiles(others, 50))
         if d_spread > 0:
             self.neighbor_nats_ = float(self.neighbor_weight * e_spread / d_spread)
         return with_self
 
     def _neighbor_penalty(self, distance, n_rows):
-        """Nats taken off the ELBO for the distance to the k-th neighbour: (n_rows,)."""
+        """Nats taken off the ELBO for the distance to the k-th neighbour: (n_rows,).
+
+        0 where the distance is unknown (NaN: no coordinate in common with
+        enough training rows), as for a row at the median distance.
+        """
         if distance is None:
             return np.zeros(n_rows)
-        return self.neighbor_nats_ * (distance - self.neighbor_offset_)
+        penalty = self.neighbor_nats_ * (distance - self.neighbor_offset_)
+        return np.where(np.isnan(penalty), 0.0, penalty)
 
     def _neighbor_distance(self, X):
         """Distance of winsorised rows to their ``n_neighbors``-th training row (or None)."""
@@ -454,6 +550,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             return None
         k = min(self.n_neighbors, self.neighbor_rows_.shape[0])
         rows = X / self.neighbor_scale_.astype(X.dtype)
+        if np.isnan(rows).any() or np.isnan(self.neighbor_rows_).any():
+            return _nan_euclidean_nearest(rows, self.neighbor_rows_, k)[:, k - 1]
         cached = getattr(self, "_neighbor_tree", None)
         if cached is not None and cached[0] is self.neighbor_rows_:
             tree = cached[1]
@@ -465,7 +563,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     def _clip_bounds(self, X):
         """Per-feature winsorising bounds: the training range widened (see Notes)."""
         width = _CLIP_STD * column_mean_std(X)[1]  # no float64 copy of X
-        low, high = X.min(axis=0) - width, X.max(axis=0) + width
+        smallest, largest = observed_min_max(X, axis=0)  # NaN (missing) left out
+        empty = np.isnan(smallest)  # no observed value: the column is ignored
+        low = np.where(empty, 0.0, smallest - width)
+        high = np.where(empty, 0.0, largest + width)
         # Cut to each column's support (e.g. [0, 1] for Bernoulli columns).
         low, high = self._column_description(X.shape[1]).clip_bounds(low, high)
         return low.astype(X.dtype), high.astype(X.dtype)
@@ -511,9 +612,13 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         """
         X = self._scoring_input(X)
         self._check_representable(X)
-        elbo = self._score_prepared(X)
+        observed = self._columns.observed(X)
+        elbo = self._per_entry_scale(self._score_prepared(X), observed)
         penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
-        return (elbo - penalty.astype(X.dtype)).astype(X.dtype, copy=False)
+        scores = (elbo - penalty.astype(X.dtype)).astype(X.dtype, copy=False)
+        if observed is None:
+            return scores
+        return np.where(np.isnan(elbo), X.dtype.type(self.offset_), scores)  # empty rows
 
     def score_features(self, X):
         """Split each row's anomaly score over the features: which ones make it odd.
@@ -534,7 +639,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
             score_features(X).sum(axis=1)
                 == feature_offsets_.sum() - score_samples(X)   # up to rounding
 
-        so ranking rows by the sum ranks them as ``score_samples`` does.
+        so ranking rows by the sum ranks them as ``score_samples`` does. A
+        missing feature (NaN) gets 0, and the sum runs over the offsets of
+        the observed features only (see Notes for the scale of rows with
+        holes).
 
         Parameters
         ----------
@@ -559,8 +667,14 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         X = self._scoring_input(X)
         per_feature = self._score_prepared(X, per_feature=True)
         penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
-        per_feature = per_feature - (penalty / X.shape[1]).astype(X.dtype)[:, None]
-        return self.feature_offsets_.astype(X.dtype) - per_feature
+        observed = self._columns.observed(X)
+        if observed is None:
+            per_feature = per_feature - (penalty / X.shape[1]).astype(X.dtype)[:, None]
+            return self.feature_offsets_.astype(X.dtype) - per_feature
+        terms = self._feature_terms(per_feature, penalty, observed)
+        return np.where(observed, self.feature_offsets_.astype(X.dtype) - terms, 0).astype(
+            X.dtype, copy=False
+        )
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
