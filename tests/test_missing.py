@@ -316,3 +316,12 @@ def test_detector_gives_a_row_with_nothing_observed_the_threshold(detector):
     assert np.all(detector.decision_function(empty) == 0)
     assert np.all(detector.predict(empty) == 1)
     assert np.all(detector.score_features(empty) == 0)
+
+
+def test_a_detector_with_holes_saves_and_loads_bit_for_bit(detector, data, tmp_path):
+    X = _with_holes(data, seed=5)
+    path = tmp_path / "detector.safetensors"
+    skvae.save(detector, path)  # its training rows, with their NaN, go into the file
+    loaded = skvae.load(path)
+    np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
+    np.testing.assert_array_equal(loaded.score_features(X), detector.score_features(X))
