@@ -1,6 +1,7 @@
 """skvae: variational autoencoders as scikit-learn estimators, on PyTorch."""
 
 from ._estimator import VAETransformer
+from ._impute import VAEImputer
 from ._outlier import VAEOutlierDetector
 from ._persistence import load, save
 from ._plotting import (
@@ -21,6 +22,7 @@ __all__ = [
     "ReconstructionDisplay",
     "SamplesDisplay",
     "TrainingCurvesDisplay",
+    "VAEImputer",
     "VAEOutlierDetector",
     "VAETransformer",
     "load",

@@ -23,14 +23,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _inference
+from ._batch import Batch
 from ._callbacks import CallbackSupportMixin, epoch_callbacks, start_callbacks
 from ._checks import (
     check_float32_range,
     check_hidden_layer_sizes,
     check_image_shape,
+    check_observed,
     split_rows,
 )
-from ._batch import Batch
 from ._columns import BLOCKS, ColumnDescription
 from ._tables import describe, to_numeric
 from ._inference import padded, whole_blocks
@@ -142,13 +143,22 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         model trained so far (the best weights, with early stopping) is kept,
         with a warning.
 
+        NaN marks a missing value (inf is an error): each row contributes
+        the ELBO of its observed entries. When the training rows have
+        missing values, the encoder reads the mask besides the values (it
+        is twice as wide); on data without any the network is the same as
+        ever. A feature with no observed value is left out (with a
+        warning), and data with no observed value at all are refused.
+
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
-            Training data. A DataFrame may hold string, category and bool
-            columns as they are (see ``likelihood``). Values must lie in
-            their column's support: [0, 1] with ``likelihood="bernoulli"``,
-            non-negative integers for counts, positive for ``"lognormal"``.
+            Training data, NaN where a value is missing (in Gaussian and
+            Bernoulli columns). A DataFrame may hold string, category and
+            bool columns as they are (see ``likelihood``). Observed values
+            must lie in their column's support: [0, 1] with
+            ``likelihood="bernoulli"``, non-negative integers for counts,
+            positive for ``"lognormal"``.
         y : None
             Ignored.
 
@@ -211,12 +221,15 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
         With ``reset`` the description is built afresh from ``X`` and the
         ``likelihood`` parameter (tables: see ``_tables``), else it is the
-        fitted one, which continues. Values outside a column's support are
-        refused, naming the column.
+        fitted one, which continues. NaN is a missing value, inf an error.
+        Values outside a column's support are refused, naming the column.
         """
         columns = describe(X, self.likelihood) if reset else self._columns
         X = to_numeric(X, columns)  # categories -> codes, with errors naming the column
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=reset
+        )
+        check_observed(X)
         if columns is None:  # an input only validate_data could read
             columns = self._column_description(X.shape[1])
         columns.check_support(X)
@@ -259,10 +272,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         device = self._device()
         callback_context = start_callbacks(self, X)
         with torch_threads(self.n_threads_):
-            train = Batch(X_fit).to_tensors(device)
+            train = self._columns.as_batch(X_fit).to_tensors(device)
             validation = None
             if validation_rows is not None:
-                validation = Batch(X[validation_rows]).to_tensors(device)
+                validation = self._columns.as_batch(X[validation_rows]).to_tensors(device)
             self._fit_epochs(train, validation, incremental, callback_context)
         if callback_context is not None:
             callback_context.call_on_fit_task_end(estimator=self, X=X)
@@ -283,6 +296,13 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             network.reset_parameters(generator)  # every parameter, or an error
             columns.initialise(network.likelihood)
             network = network.to(device)
+        if columns.empty_columns:
+            warn(
+                f"Features {self._feature_labels(columns.empty_columns)} have no observed "
+                "value in the training data: the model learns nothing about them and "
+                "leaves them out of every score, as if they were missing in every row.",
+                UserWarning,
+            )
         self._columns = columns
         self.network_ = network
         self.n_iter_ = 0
@@ -593,6 +613,11 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """
         return elbo_terms
 
+    def _feature_labels(self, columns):
+        """The names of the features at ``columns`` (their indices without names)."""
+        names = getattr(self, "feature_names_in_", None)
+        return [str(names[c]) for c in columns] if names is not None else list(columns)
+
     def _check_hidden_layer_sizes(self):
         return check_hidden_layer_sizes(self.hidden_layer_sizes)
 
@@ -642,6 +667,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 columns.build_likelihood(self.min_variance),
                 self.min_variance,
                 image_shape,
+                encode_mask=columns.encode_mask,
             )
         return network.to_empty(device="cpu")
 
@@ -661,12 +687,15 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
     def _map_rows(self, X, compute, chunk_rows):
         """Apply ``compute`` (tensor batch -> tensor) to chunks of ``X``; numpy out, X's dtype.
 
-        ``X`` is an array or a :class:`~skvae._batch.Batch` of arrays. Every
-        result is checked to be finite (see ``_inference.map_rows``): the
-        input checks make a non-finite result unreachable for finite
-        weights; the check guards what they cannot foresee.
+        ``X`` is an array (NaN where a value is missing) or a
+        :class:`~skvae._batch.Batch` of arrays. Every result is checked to
+        be finite (see ``_inference.map_rows``): the input checks make a
+        non-finite result unreachable for finite weights; the check guards
+        what they cannot foresee.
         """
-        dtype = X.values.dtype if isinstance(X, Batch) else X.dtype
+        if not isinstance(X, Batch):
+            X = self._columns.as_batch(X)
+        dtype = X.values.dtype
         with torch_threads(self.n_threads_), torch.inference_mode():
             return _inference.map_rows(X, compute, chunk_rows, self._device(), dtype)
 
@@ -676,9 +705,12 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         return self.network_.prior.quantile(p).numpy()
 
     def _validate_for_inference(self, X):
+        """Validated rows for a fitted model: NaN is a missing value, inf an error."""
         check_is_fitted(self)
         X = to_numeric(X, self._columns)  # categories -> codes, named errors
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=False
+        )
 
     def _scoring_input(self, X):
         """Validated rows for the density scores; a hook for subclasses."""
@@ -705,9 +737,23 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         row (the posterior log-variance is bounded smoothly); a value beyond
         that, or beyond float32's range, raises a ValueError naming it.
 
+        NaN marks a missing value. A row with missing values is scored on
+        its observed entries alone: the score is a lower bound on the
+        marginal density ``log p(x_observed)`` of those entries (the
+        missing ones integrated out), and a row with nothing observed
+        scores ``-KL``, a bound on log 1 = 0. Densities of different
+        numbers of entries are not on one scale (a row with fewer observed
+        entries has fewer terms), so to rank rows with different holes
+        divide by the number of observed entries,
+        ``score_samples(X) / (~np.isnan(X)).sum(axis=1)``: a score per
+        observed entry (:class:`VAEOutlierDetector` ranks on such a scale).
+        Features with no observed value in training are always treated as
+        missing.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NaN where a value is missing.
 
         Returns
         -------
@@ -753,7 +799,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         rows, their order or how many are scored at once, like
         :meth:`score_samples`; and the sampling errors of distinct rows are
         independent, so a mean over many rows is accurate even for small K.
-        Finite for the same inputs as :meth:`score_samples`.
+        Finite for the same inputs as :meth:`score_samples`. With missing
+        values (NaN) it estimates ``log p(x_observed)``, as
+        :meth:`score_samples` bounds it.
 
         Parameters
         ----------
@@ -810,7 +858,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
         tags.non_deterministic = False
         return tags
 

@@ -44,14 +44,28 @@ def check_image_shape(image_shape, n_features):
     return shape
 
 
+def largest_magnitude(X):
+    """The largest absolute value of ``X`` that is not NaN (NaN if there is none), no copy."""
+    return max(np.fmax.reduce(X, axis=None), -np.fmin.reduce(X, axis=None))
+
+
 def check_float32_range(X):
-    """Refuse float64 values that float32, the training precision, cannot hold."""
-    if X.dtype == np.float64 and X.size and max(X.max(), -X.min()) > _FLOAT32_MAX:
+    """Refuse float64 values that float32, the training precision, cannot hold (NaN passes)."""
+    if X.dtype == np.float64 and X.size and largest_magnitude(X) > _FLOAT32_MAX:
         row, column = np.argwhere(np.abs(X) > _FLOAT32_MAX)[0]
         raise ValueError(
             f"X[{row}, {column}] = {float(X[row, column])!r} is beyond float32's largest "
             f"value ({_FLOAT32_MAX:g}); skvae trains and scores in float32. Rescale "
             "this column."
+        )
+
+
+def check_observed(X):
+    """Refuse training data with no observed value: every entry NaN (missing)."""
+    if X.size and np.isnan(np.fmax.reduce(X, axis=None)):
+        raise ValueError(
+            "Every entry of X is NaN (missing): there is nothing to fit. A NaN marks a "
+            "missing value; at least one value must be observed."
         )
 
 

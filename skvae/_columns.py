@@ -10,11 +10,16 @@ model.
 
 A new kind of column (categorical, counts) is one more block class here and
 one more likelihood in ``_likelihoods``.
+
+NaN marks a missing value: the statistics and checks leave it out, and
+:meth:`ColumnDescription.as_batch` turns rows with holes into finite values
+and a mask, the form in which the network reads them.
 """
 
 import numpy as np
 
 from . import _inference
+from ._batch import Batch
 from ._likelihoods import (
     BernoulliLikelihood,
     CategoricalLikelihood,
@@ -66,18 +71,44 @@ def _first_outside(X, columns, outside):
     return int(row), columns[j]
 
 
+def _row_chunks(X):
+    chunk_rows = max(1, _inference.CHUNK_ELEMENTS // max(1, X.shape[1]))
+    return [slice(start, start + chunk_rows) for start in range(0, X.shape[0], chunk_rows)]
+
+
+def observed_counts(X):
+    """Per-column number of observed (not NaN) values: (n_columns,) int64, chunk by chunk."""
+    counts = np.zeros(X.shape[1], dtype=np.int64)
+    for rows in _row_chunks(X):
+        counts += (~np.isnan(X[rows])).sum(axis=0)
+    return counts
+
+
 def column_mean_std(X):
-    """Per-column mean and (population) standard deviation, in float64.
+    """Per-column mean and (population) standard deviation of the observed values, float64.
 
     Two passes over chunks of rows, so the float64 temporaries stay at about
     ``_inference.CHUNK_ELEMENTS`` values instead of a float64 copy of the
     whole of ``X`` (which ``X.std(axis=0, dtype=np.float64)`` would make).
+    NaN marks a missing value: each column's statistics are those of its
+    observed values, and a column with none has mean 0 and deviation 0.
     """
-    chunk_rows = max(1, _inference.CHUNK_ELEMENTS // max(1, X.shape[1]))
-    chunks = [slice(start, start + chunk_rows) for start in range(0, X.shape[0], chunk_rows)]
-    mean = sum(X[rows].sum(axis=0, dtype=np.float64) for rows in chunks) / X.shape[0]
-    squares = sum(np.square(X[rows] - mean).sum(axis=0) for rows in chunks)
-    return mean, np.sqrt(squares / X.shape[0])
+    chunks = _row_chunks(X)
+    counts = observed_counts(X)
+    if counts.min(initial=X.shape[0]) == X.shape[0]:  # nothing missing
+        mean = sum(X[rows].sum(axis=0, dtype=np.float64) for rows in chunks) / X.shape[0]
+        squares = sum(np.square(X[rows] - mean).sum(axis=0) for rows in chunks)
+        return mean, np.sqrt(squares / X.shape[0])
+    total = sum(np.nansum(X[rows], axis=0, dtype=np.float64) for rows in chunks)
+    mean = np.divide(total, counts, out=np.zeros(X.shape[1]), where=counts > 0)
+    squares = sum(np.nansum(np.square(X[rows] - mean), axis=0) for rows in chunks)
+    variance = np.divide(squares, counts, out=np.zeros(X.shape[1]), where=counts > 0)
+    return mean, np.sqrt(variance)
+
+
+def observed_min_max(X, axis=None):
+    """Minimum and maximum of the values of ``X`` that are not NaN (NaN where there are none)."""
+    return np.fmin.reduce(X, axis=axis), np.fmax.reduce(X, axis=axis)
 
 
 class ColumnBlock:
@@ -117,7 +148,11 @@ class ColumnBlock:
         clips the rows it scores to them.
         """
         width = n_std * column_mean_std(values)[1]  # no float64 copy of the values
-        return self.clip_bounds(values.min(axis=0) - width, values.max(axis=0) + width)
+        smallest, largest = observed_min_max(values, axis=0)  # NaN (missing) left out
+        empty = np.isnan(smallest)  # no observed value: the column is ignored
+        low = np.where(empty, 0.0, smallest - width)
+        high = np.where(empty, 0.0, largest + width)
+        return self.clip_bounds(low, high)
 
     def representable_bounds(self):
         """Per-column (low, high) of the raw values the model can score in float32."""
@@ -205,13 +240,16 @@ class BernoulliColumns(ColumnBlock):
 
     def check_support(self, X, names=None):
         values = X[:, self.columns]
-        if values.size and (values.min() < 0 or values.max() > 1):
+        if not values.size:
+            return
+        low, high = observed_min_max(values.ravel())  # NaN (missing) is left out
+        if low < 0 or high > 1:
             row, column = _first_outside(X, self.columns, (values < 0) | (values > 1))
             where = "X" if names is None else column_label(column, names)
             raise ValueError(
                 f"likelihood='bernoulli' needs every value of {where} in [0, 1]; "
                 f"X[{row}, {column}] = {float(X[row, column])!r} is outside it (values "
-                f"range over [{float(values.min())!r}, {float(values.max())!r}]). Scale the "
+                f"range over [{float(low)!r}, {float(high)!r}]). Scale the "
                 "data (e.g. MinMaxScaler) or use likelihood='gaussian'."
             )
 
@@ -481,6 +519,12 @@ class ColumnDescription:
     dtypes : list of dict, default=None
         Each column's dtype in that DataFrame (see ``_tables``), so that
         outputs get the training dtypes back.
+    encode_mask : bool, default=False
+        The training data had missing values (NaN): the encoder reads the
+        mask besides the values. Set by :meth:`fit`.
+    empty_columns : list of int, default=()
+        Columns with no observed value in the training data; every score
+        treats them as missing. Set by :meth:`fit`.
 
     The training range of every column (``minimum``, ``maximum``, in the
     numeric space the model reads: category codes for categorical columns)
@@ -498,17 +542,31 @@ class ColumnDescription:
     (0.0, 1.0)
     """
 
-    def __init__(self, blocks, n_columns, names=None, library=None, dtypes=None):
+    def __init__(
+        self,
+        blocks,
+        n_columns,
+        names=None,
+        library=None,
+        dtypes=None,
+        encode_mask=False,
+        empty_columns=(),
+    ):
         self.blocks = list(blocks)
         self.n_columns = int(n_columns)
         self.names = None if names is None else [str(name) for name in names]
         self.library = library
         self.dtypes = None if dtypes is None else [dict(d) for d in dtypes]
         self.minimum = self.maximum = None
+        self.encode_mask = bool(encode_mask)
+        self.empty_columns = [int(c) for c in empty_columns]
 
     def __setstate__(self, state):
-        # Pickles of models fitted before tables existed lack the table facts.
-        defaults = dict(names=None, library=None, dtypes=None, minimum=None, maximum=None)
+        # Pickles of models fitted before tables and missing values lack their facts.
+        defaults = dict(
+            names=None, library=None, dtypes=None, minimum=None, maximum=None,
+            encode_mask=False, empty_columns=[],
+        )
         self.__dict__.update({**defaults, **state})
 
     @classmethod
@@ -529,8 +587,23 @@ class ColumnDescription:
 
     # --------------------------------------------------------- checks
     def check_support(self, X):
-        """Raise a ValueError naming the first value outside its column's support."""
+        """Raise a ValueError naming the first value outside its column's support.
+
+        A missing value (NaN) is accepted in Gaussian and Bernoulli columns
+        only, so far; in a column of another likelihood it is refused,
+        naming the column.
+        """
         for block in self.blocks:
+            if not isinstance(block, (GaussianColumns, BernoulliColumns)):
+                holes = np.isnan(X[:, block.columns])
+                if holes.any():
+                    row, j = np.argwhere(holes)[0]
+                    column = block.columns[j]
+                    raise ValueError(
+                        f"{column_label(column, self.names)} (likelihood={block.name!r}) has a "
+                        f"missing value at X[{row}, {column}]: missing values are modelled in "
+                        "'gaussian' and 'bernoulli' columns only, so far."
+                    )
             block.check_support(X, self.names)
 
     def clip_bounds(self, low, high):
@@ -582,10 +655,14 @@ class ColumnDescription:
         A value more than ``MAX_STANDARDIZED`` training standard deviations
         from its column's training mean (or beyond float32's range; beyond
         ``MAX_COUNT`` for counts) raises a ValueError naming the row, the
-        column and the value. Anything closer gives finite results.
+        column and the value. Anything closer gives finite results. NaN (a
+        missing value) is not checked.
         """
         low, high = self.representable_bounds()
-        if X.shape[0] and (np.any(X.min(axis=0) < low) or np.any(X.max(axis=0) > high)):
+        if not X.shape[0]:
+            return
+        smallest, largest = observed_min_max(X, axis=0)  # NaN (missing) is left out
+        if np.any(smallest < low) or np.any(largest > high):
             row, column = np.argwhere((X < low) | (X > high))[0]
             named = "" if self.names is None else f" ({self.names[column]!r})"
             raise ValueError(
@@ -597,7 +674,17 @@ class ColumnDescription:
 
     # ------------------------------------------------ fit and build
     def fit(self, X):
-        """Fit every block's statistics on the training rows ``X``."""
+        """Fit every block's statistics on the training rows ``X``; NaN marks a missing value.
+
+        The statistics are those of the observed values. When ``X`` has
+        missing values the encoder is built to read the mask as well
+        (``encode_mask``), and the columns with no observed value at all
+        (``empty_columns``) are left out of every score from then on: the
+        model learns nothing about them.
+        """
+        counts = observed_counts(X)
+        self.encode_mask = bool(counts.sum() < X.size)
+        self.empty_columns = np.flatnonzero(counts == 0).tolist() if X.shape[0] else []
         for block in self.blocks:
             block.fit(X[:, block.columns])
         return self
@@ -606,13 +693,36 @@ class ColumnDescription:
         """Set each column's training range from ``X`` (``widen``: extend the one set)."""
         if X.shape[0] == 0:
             return self
-        minimum = X.min(axis=0).astype(np.float64)
-        maximum = X.max(axis=0).astype(np.float64)
+        minimum, maximum = (v.astype(np.float64) for v in observed_min_max(X, axis=0))
         if widen and self.minimum is not None:
-            minimum = np.minimum(minimum, self.minimum)
-            maximum = np.maximum(maximum, self.maximum)
+            minimum = np.fmin(minimum, self.minimum)
+            maximum = np.fmax(maximum, self.maximum)
         self.minimum, self.maximum = minimum, maximum
         return self
+
+    def observed(self, X):
+        """Where ``X`` is observed (not NaN, in a column observed in training), or None if all."""
+        observed = ~np.isnan(X)
+        if self.empty_columns:
+            observed[:, self.empty_columns] = False
+        return None if observed.all() else observed
+
+    def as_batch(self, X):
+        """Rows ``X`` (NaN where missing) as a :class:`~skvae._batch.Batch` for the network.
+
+        Without a missing value, and with every column observed in training,
+        the batch is ``X`` itself, with no mask. Otherwise a missing value is
+        replaced by its column's shift (the training mean of a Gaussian
+        column, so that it is 0 in the network's space): a NaN would poison
+        the gradients even where the mask leaves it out. The mask is 1 where
+        a value is observed and 0 where it is missing or its column had no
+        observed value in training.
+        """
+        observed = self.observed(X)
+        if observed is None:
+            return Batch(X)
+        shift = self.location_scale()[0].astype(X.dtype)
+        return Batch(np.where(observed, X, shift), mask=observed.astype(X.dtype))
 
     def build_likelihood(self, min_variance):
         """The torch :class:`CompositeLikelihood`, uninitialised (see :meth:`initialise`)."""
@@ -634,6 +744,12 @@ class ColumnDescription:
             document.update(library=self.library, dtypes=self.dtypes)
         if self.minimum is not None:
             document.update(minimum=self.minimum.tolist(), maximum=self.maximum.tolist())
+        # Written only when set, so that a model fitted without missing values
+        # writes the document it always did.
+        if self.encode_mask:
+            document["encode_mask"] = True
+        if self.empty_columns:
+            document["empty_columns"] = list(self.empty_columns)
         return document
 
     @classmethod
@@ -645,6 +761,8 @@ class ColumnDescription:
             document.get("names"),
             document.get("library"),
             document.get("dtypes"),
+            document.get("encode_mask", False),
+            document.get("empty_columns", ()),
         )
         if "minimum" in document:
             columns.minimum = np.asarray(document["minimum"], dtype=np.float64)

@@ -27,6 +27,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     (every score is still a density of the raw data); features that are
     constant in training are centred but not scaled.
 
+    NaN marks a missing value, in ``fit`` and every method that reads rows:
+    a row contributes the ELBO of its observed entries, and the encoder is
+    given the mask too when the training data have holes (see ``fit`` and
+    ``score_samples``; :class:`VAEImputer` fills the holes in).
+
     Parameters
     ----------
     latent_dim : int, default=2
@@ -220,6 +225,7 @@ validation_kl_per_dimension_curve_ : list or None
     --------
     sklearn.decomposition.FactorAnalysis : The linear Gaussian special case.
     VAEOutlierDetector : The same model as an outlier detector.
+    VAEImputer : The same model filling in missing values.
 
     Notes
     -----
@@ -322,6 +328,8 @@ validation_kl_per_dimension_curve_ : list or None
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NaN where a value is missing: the code is that of the observed
+            values.
 
         Returns
         -------

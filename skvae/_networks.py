@@ -265,9 +265,15 @@ class VAE(nn.Module):
         into the encoder's input and reads the decoder's outputs.
     prior : nn.Module, default=None
         p(z) (see ``_priors``); N(0, I) when None.
+    encode_mask : bool, default=False
+        The encoder reads the mask too: its input is the likelihood's
+        encoder input (0 where a value is missing) followed by the mask, one
+        value per data column (1 observed, 0 missing). The estimators set it
+        when the training data have missing values, so that the encoder can
+        tell a missing value from an observed one at the training mean.
     """
 
-    def __init__(self, encoder, decoder, likelihood, prior=None):
+    def __init__(self, encoder, decoder, likelihood, prior=None, encode_mask=False):
         super().__init__()
         if encoder.latent_dim != decoder.latent_dim:
             raise ValueError(
@@ -276,6 +282,8 @@ class VAE(nn.Module):
             )
         n_inputs = getattr(likelihood, "n_inputs", None)
         n_outputs = getattr(likelihood, "n_outputs", None)
+        if n_inputs is not None and encode_mask:
+            n_inputs += likelihood.n_columns
         if n_inputs is not None and encoder.n_features != n_inputs:
             raise ValueError(
                 f"The encoder reads {encoder.n_features} inputs, but the likelihood gives "
@@ -290,6 +298,7 @@ class VAE(nn.Module):
         self.decoder = decoder
         self.likelihood = likelihood
         self.prior = StandardNormalPrior(encoder.latent_dim) if prior is None else prior
+        self.encode_mask = bool(encode_mask)
 
     @property
     def latent_dim(self):
@@ -361,13 +370,24 @@ class VAE(nn.Module):
         )
 
     def encode(self, x, mask=None):
-        """Posterior mean and log-variance for raw ``x``: 2 x (batch, latent_dim)."""
+        """Posterior mean and log-variance for raw ``x``: 2 x (batch, latent_dim).
+
+        ``mask`` (1 observed, 0 missing; None when everything is observed)
+        has the shape of ``x``; the values where it is 0 are not read.
+        """
         x_t = self.likelihood.transform(x)
         return self.encode_transformed(x_t, mask)
 
     def encode_transformed(self, x_t, mask=None):
         """:meth:`encode` for values already passed through ``likelihood.transform``."""
-        mean, log_var = self.encoder(self.likelihood.encoder_input(x_t, mask))
+        inputs = self.likelihood.encoder_input(x_t, mask)  # (batch, n_inputs)
+        if self.encode_mask:
+            if mask is None:
+                mask = torch.ones(
+                    (*inputs.shape[:-1], self.n_features), dtype=inputs.dtype, device=inputs.device
+                )
+            inputs = torch.cat([inputs, mask.to(inputs.dtype)], -1)  # (batch, n_inputs + n_cols)
+        mean, log_var = self.encoder(inputs)
         return mean, self._posterior_log_var(log_var)
 
     @staticmethod
@@ -424,13 +444,16 @@ def build_vae(
     likelihood,
     min_variance,
     image_shape=None,
+    encode_mask=False,
 ):
     """The VAE the estimators fit: MLP networks, or convolutional ones for ``image_shape``.
 
     ``likelihood`` is a likelihood module (the estimators pass the composite
     their column description builds) or the name of one, which gives a
     composite of one block over every column; the encoder's and decoder's
-    widths come from it. Parameters are not initialised: call
+    widths come from it. With ``encode_mask`` the encoder also reads the
+    mask (see :class:`VAE`): one more input per column, or, for images, as
+    many more channels. Parameters are not initialised: call
     ``reset_parameters(generator)`` (after ``to_empty`` when built on the
     meta device).
 
@@ -450,8 +473,9 @@ def build_vae(
             [(range(n_features), make_likelihood(likelihood, n_features, min_variance))]
         )
     n_inputs, n_outputs = likelihood.n_inputs, likelihood.n_outputs
+    n_mask_inputs = likelihood.n_columns if encode_mask else 0
     if image_shape is None:
-        encoder = MLPEncoder(n_inputs, hidden_layer_sizes, latent_dim, activation)
+        encoder = MLPEncoder(n_inputs + n_mask_inputs, hidden_layer_sizes, latent_dim, activation)
         decoder = MLPDecoder(latent_dim, hidden_layer_sizes, n_outputs, activation)
     else:
         if not math.prod(image_shape) == n_features == n_inputs == n_outputs:
@@ -459,6 +483,8 @@ def build_vae(
                 f"image_shape={tuple(image_shape)} holds {math.prod(image_shape)} values, "
                 f"but the rows have {n_features} features."
             )
-        encoder = ConvEncoder(image_shape, hidden_layer_sizes, latent_dim, activation)
+        channels, height, width = image_shape
+        encoder_shape = (2 * channels if encode_mask else channels, height, width)  # + the mask
+        encoder = ConvEncoder(encoder_shape, hidden_layer_sizes, latent_dim, activation)
         decoder = ConvDecoder(latent_dim, hidden_layer_sizes, image_shape, activation)
-    return VAE(encoder, decoder, likelihood, StandardNormalPrior(latent_dim))
+    return VAE(encoder, decoder, likelihood, StandardNormalPrior(latent_dim), encode_mask)

@@ -166,22 +166,34 @@ def draw_log_weights(vae, x_t, mean, log_var, noise, kl_weight=1.0, mask=None):
     times ``log p(z_k) - log q(z_k | x)``, for z_k = mean + sigma * noise_k
     and ``noise`` of shape (n_draws, batch or 1, latent_dim).
     """
+    return _decoded_log_weights(vae, x_t, mean, log_var, noise, kl_weight, mask)[1]
+
+
+def _decoded_log_weights(vae, x_t, mean, log_var, noise, kl_weight, mask):
+    """The decoder outputs of the draws, and their log-weights (see :func:`draw_log_weights`)."""
     z = vae.reparameterize(mean, log_var, noise)  # (n_draws, batch, latent_dim)
-    log_likelihood = vae.likelihood.log_prob(x_t, vae.decode(z), mask).sum(-1)
+    decoded = vae.decode(z)  # (n_draws, batch, n_outputs)
+    log_likelihood = vae.likelihood.log_prob(x_t, decoded, mask).sum(-1)
     log_prior = vae.prior.log_prob(z)
     log_posterior = posterior_log_prob(noise, log_var)
-    return log_likelihood + kl_weight * log_prior - kl_weight * log_posterior
+    return decoded, log_likelihood + kl_weight * log_prior - kl_weight * log_posterior
 
 
-def log_weights(vae, data, noise, kl_weight=1.0):
+def log_weights(vae, data, noise, kl_weight=1.0, return_decoded=False):
     """Per-draw log-weights log p(x, z_k)/q(z_k|x) (KL part times ``kl_weight``): (K, batch).
 
     The importance weights of the K draws ``mean + sigma * noise`` for each
     row, for callers that resample by them (an imputer's sampling
-    importance resampling) or average them in their own way.
+    importance resampling) or average them in their own way. With a mask
+    in the batch, p(x, z_k) is the joint of the observed values only. With
+    ``return_decoded``, returns ``(decoded, log_weights)``: the decoder's
+    outputs for the K draws, (K, batch, n_outputs), come with them.
     """
     batch, x_t, mean, log_var = _encoded(vae, data)
-    return draw_log_weights(vae, x_t, mean, log_var, noise, kl_weight, batch.mask)
+    decoded, weights = _decoded_log_weights(
+        vae, x_t, mean, log_var, noise, kl_weight, batch.mask
+    )
+    return (decoded, weights) if return_decoded else weights
 
 
 def monte_carlo_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask=None):
@@ -298,14 +310,19 @@ def elbo_per_feature(vae, data, noise):
     Feature j gets its expected reconstruction term E_q[log p(x_j|z)] (with
     its share of the log-Jacobian of the likelihood's transform) and an
     equal share KL / n_features of the KL term, which belongs to no feature.
-    The row sums equal :func:`elbo`, up to rounding.
+    With a mask, a missing feature gets 0 and the KL is shared among the
+    observed ones. The row sums equal :func:`elbo`, up to rounding (but for
+    a row with nothing observed, whose terms are all 0).
     """
     batch, x_t, mean, log_var = _encoded(vae, data)
     reconstruction = expected_log_likelihood_per_feature(
         vae, x_t, mean, log_var, noise, batch.mask
     )  # (batch, n_features)
-    kl_share = kl_term(vae, mean, log_var, noise).unsqueeze(-1) / reconstruction.shape[-1]
-    return reconstruction - kl_share
+    kl = kl_term(vae, mean, log_var, noise).unsqueeze(-1)  # (batch, 1)
+    if batch.mask is None:
+        return reconstruction - kl / reconstruction.shape[-1]
+    n_observed = batch.mask.sum(-1, keepdim=True).clamp_min(1.0)  # (batch, 1)
+    return reconstruction - batch.mask * (kl / n_observed)
 
 
 def importance_weighted_bound(vae, data, noise, chunk_size=64):

@@ -1,15 +1,17 @@
 """VAEOutlierDetector: the VAE as a scikit-learn outlier detector."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
+from sklearn.metrics import pairwise_distances_chunked
 from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseVAE
 from ._state import keep_state_on_error
-from ._columns import column_mean_std
+from ._columns import column_mean_std, observed_min_max
 from ._tables import like_input
 
 # Test inputs are winsorised to the training range widened by this many
@@ -29,11 +31,13 @@ def _neighbor_scale(X):
     earlier fallback, gave such features next to no weight: on ADBench's
     mnist, where 63 of 100 pixels have a zero IQR, it cost the neighbour
     distance most of its power; see ``benchmarks/results/adbench_cv_*.md``.)
+    Missing values (NaN) are left out; a feature with no observed value gets 1.
     """
-    q1, q3 = np.percentile(X, [25, 75], axis=0)
+    q1, q3 = _percentiles(X, [25, 75], axis=0)
     iqr = q3 - q1
     std = _NORMAL_IQR_PER_STD * column_mean_std(X)[1]
-    varies = X.max(axis=0) > X.min(axis=0)  # not a rounding-level std of a constant
+    low, high = observed_min_max(X, axis=0)
+    varies = high > low  # not a rounding-level std of a constant
     return np.where(iqr > 0, iqr, np.where(varies & (std > 0), std, 1.0))
 
 
@@ -53,11 +57,44 @@ def _overflow_free_distance(rows, center):
 
 def _spread(values, fallback):
     """Interquartile range of ``values``, else their standard deviation, else ``fallback``."""
-    low, high = np.percentile(values, [25, 75])
+    low, high = _percentiles(values, [25, 75])  # NaN (a row with nothing observed) left out
     if high > low:
         return float(high - low)
-    std = float(np.std(values))
+    std = _std(values)
     return std if std > 0 else fallback
+
+
+def _percentiles(values, q, axis=None):
+    """``np.percentile``, leaving NaN out where there is any (NaN where all are)."""
+    if not np.isnan(values).any():
+        return np.percentile(values, q, axis=axis)
+    with warnings.catch_warnings():  # a feature or a set with nothing observed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(values, q, axis=axis)
+
+
+def _std(values):
+    """``np.std``, leaving NaN out where there is any."""
+    return float(np.nanstd(values) if np.isnan(values).any() else np.std(values))
+
+
+def _nan_euclidean_nearest(rows, reference, k):
+    """Sorted distances from each row to its ``k`` nearest reference rows: (n_rows, k).
+
+    The distances are scikit-learn's ``nan_euclidean_distances`` (as
+    :class:`~sklearn.impute.KNNImputer` uses): the distance over the
+    coordinates both rows observe, scaled up by the share of coordinates
+    that are, and NaN for rows that observe no coordinate in common.
+    Computed in memory-bounded chunks of rows, against every reference row.
+    """
+
+    def nearest(chunk, start):  # NaN sorts last
+        return np.sort(np.partition(chunk, k - 1, axis=1)[:, :k], axis=1)
+
+    blocks = pairwise_distances_chunked(
+        rows, reference, reduce_func=nearest, metric="nan_euclidean"
+    )
+    return np.vstack(list(blocks))
 
 
 class VAEOutlierDetector(OutlierMixin, BaseVAE):
@@ -350,6 +387,20 @@ validation_kl_per_dimension_curve_ : list or None
     * Reproducibility. The expectation over q(z|x) uses fixed latent draws
       shared by every row, so scores do not change from call to call or with
       the subset or order of the rows.
+    * Missing values (NaN), in training and scoring alike. The ELBO of a row
+      with holes is that of its observed entries, a bound on their marginal
+      density; a row that observes ``m`` of the ``n`` features gets it
+      multiplied by ``n / m``, its ELBO per observed entry on the scale of a
+      complete row, as ``nan_euclidean_distances`` scales a distance over
+      the observed coordinates. Without this, a row would look more normal
+      the more of it is missing, because it has fewer terms. The neighbour
+      distance is the ``nan_euclidean`` one (brute force instead of a
+      KD-tree when any row has a hole), and the winsorising, the scales and
+      the statistics leave the missing values out. A row with nothing
+      observed carries no evidence: it scores ``offset_`` exactly
+      (``decision_function`` 0, an inlier for ``predict``) and its
+      :meth:`score_features` are 0. Complete rows score exactly as
+      without this rule.
 
     The local-density term (``neighbor_weight``) makes the score
     ``ELBO - neighbor_nats_ * (d_k(x) - neighbor_offset_)``, with d_k the
@@ -469,22 +520,61 @@ validation_kl_per_dimension_curve_ : list or None
         X, columns = self._validate_training_data(X)  # the one check of X
         clip_low, clip_high = self._clip_bounds(X, columns)
         self._fit_validated(X, columns=columns)
+        observed = self._columns.observed(X)  # None when nothing is missing
         # Training rows lie inside the clipping bounds: they are scored as they are.
-        elbo = self._score_prepared(X).astype(np.float64)
+        elbo = self._per_entry_scale(self._score_prepared(X).astype(np.float64), observed)
         per_feature = self._score_prepared(X, per_feature=True).astype(np.float64)
         distance = self._fit_neighbors(X, elbo)
         penalty = self._neighbor_penalty(distance, X.shape[0])
-        scores = elbo - penalty
-        per_feature -= penalty[:, None] / X.shape[1]  # an equal share per feature
+        scores = elbo - penalty  # NaN for a row with nothing observed: left out below
+        if observed is None:
+            per_feature -= penalty[:, None] / X.shape[1]  # an equal share per feature
+            feature_offsets = np.median(per_feature, axis=0)
+        else:
+            per_feature = self._feature_terms(per_feature, penalty, observed)
+            feature_offsets = _percentiles(np.where(observed, per_feature, np.nan), 50, axis=0)
+            feature_offsets = np.nan_to_num(feature_offsets)  # 0 for an empty feature
         if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
+            q1, q3 = _percentiles(scores, [25, 75])
             offset = q1 - 1.5 * (q3 - q1)
         else:
-            offset = np.percentile(scores, 100 * self.contamination)
+            offset = _percentiles(scores, 100 * self.contamination)
         self.clip_low_, self.clip_high_ = clip_low, clip_high
-        self.feature_offsets_ = np.median(per_feature, axis=0)
+        self.feature_offsets_ = feature_offsets
         self.offset_ = float(offset)
         return self
+
+    def _per_entry_scale(self, elbo, observed):
+        """The ELBO of rows with holes on the scale of complete rows; NaN for empty rows.
+
+        A row that observes ``m`` of the ``n`` features (those observed in
+        training) has its ELBO multiplied by ``n / m``: its score per
+        observed entry, times ``n``, as ``nan_euclidean_distances`` scales
+        a distance over the observed coordinates. Complete rows are
+        unchanged.
+        """
+        if observed is None:
+            return elbo
+        n_observed = observed.sum(axis=1)
+        n_used = observed.shape[1] - len(self._columns.empty_columns)
+        factor = (n_used / np.maximum(n_observed, 1)).astype(elbo.dtype)
+        scaled = np.where(n_observed == n_used, elbo, elbo * factor)
+        return np.where(n_observed == 0, np.nan, scaled).astype(elbo.dtype, copy=False)
+
+    def _feature_terms(self, per_feature, penalty, observed):
+        """Each observed feature's term of the score of rows with holes; 0 where missing.
+
+        ``per_feature`` is the ELBO split over the observed features (the KL
+        shared among them); each term is scaled as :meth:`_per_entry_scale`
+        scales the row, and takes an equal share of the neighbour penalty,
+        so that a row's terms sum to its score.
+        """
+        n_observed = np.maximum(observed.sum(axis=1, keepdims=True), 1)
+        n_used = observed.shape[1] - len(self._columns.empty_columns)
+        dtype = per_feature.dtype
+        terms = (n_used / n_observed).astype(dtype) * per_feature
+        terms = terms - (penalty[:, None] / n_observed).astype(dtype)
+        return np.where(observed, terms, 0).astype(dtype, copy=False)
 
     def _fit_neighbors(self, X, elbo):
         """Set the local-density state; return the training rows' distances (or None).
@@ -505,15 +595,18 @@ validation_kl_per_dimension_curve_ : list or None
         k = min(self.n_neighbors, X.shape[0] - 1)
         if k < 1:  # a single training row: no other row to measure from
             return self._neighbor_distance(X)
-        tree = KDTree(self.neighbor_rows_)
-        # Kept for scoring (not saved: skvae.load rebuilds it on each call).
-        self._neighbor_tree = (self.neighbor_rows_, tree)
-        distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
+        if np.isnan(self.neighbor_rows_).any():  # missing values: no KD-tree
+            distances = _nan_euclidean_nearest(self.neighbor_rows_, self.neighbor_rows_, k + 1)
+        else:
+            tree = KDTree(self.neighbor_rows_)
+            # Kept for scoring (not saved: skvae.load rebuilds it on each call).
+            self._neighbor_tree = (self.neighbor_rows_, tree)
+            distances = tree.query(self.neighbor_rows_, k=k + 1)[0]  # column 0: the row itself
         others = distances[:, k]
         # The same query, read with the row counted among its neighbours, is
         # what _neighbor_distance(X) would compute for the training rows.
         with_self = distances[:, min(self.n_neighbors, X.shape[0]) - 1]
-        self.neighbor_offset_ = float(np.median(others))
+        self.neighbor_offset_ = float(_percentiles(others, 50))
         # Spreads of 0 (duplicated rows: every distance, or every ELBO, alike)
         # fall back to one unit, a feature's interquartile range and one nat,
         # so that a row far from the training rows is still penalised.
@@ -527,13 +620,19 @@ validation_kl_per_dimension_curve_ : list or None
 
         Linear in the distance up to ``_FAR_DISTANCE`` units beyond
         ``neighbor_offset_``, and logarithmic beyond, so that it keeps
-        growing at any distance and stays finite in float32.
+        growing at any distance and stays finite in float32; 0 where the
+        distance is unknown (NaN: no coordinate in common with enough
+        training rows), as for a row at the median distance.
         """
         if distance is None:
             return np.zeros(n_rows)
         excess = distance - self.neighbor_offset_
-        beyond = _FAR_DISTANCE * (1.0 + np.log(np.maximum(excess, _FAR_DISTANCE) / _FAR_DISTANCE))
-        return self.neighbor_nats_ * np.where(excess > _FAR_DISTANCE, beyond, excess)
+        with np.errstate(invalid="ignore"):
+            beyond = _FAR_DISTANCE * (
+                1.0 + np.log(np.fmax(excess, _FAR_DISTANCE) / _FAR_DISTANCE)
+            )
+            penalty = self.neighbor_nats_ * np.where(excess > _FAR_DISTANCE, beyond, excess)
+        return np.where(np.isnan(penalty), 0.0, penalty)
 
     def _neighbor_distance(self, X):
         """Distance of rows to their ``n_neighbors``-th training row (or None)."""
@@ -541,6 +640,8 @@ validation_kl_per_dimension_curve_ : list or None
             return None
         k = min(self.n_neighbors, self.neighbor_rows_.shape[0])
         rows = X / self.neighbor_scale_.astype(X.dtype)
+        if np.isnan(rows).any() or np.isnan(self.neighbor_rows_).any():
+            return _nan_euclidean_nearest(rows, self.neighbor_rows_, k)[:, k - 1]
         cached = getattr(self, "_neighbor_tree", None)
         if cached is not None and cached[0] is self.neighbor_rows_:
             tree = cached[1]
@@ -631,10 +732,14 @@ validation_kl_per_dimension_curve_ : list or None
         """
         X_given, X = self._scoring_rows(X)
         self._check_representable(X)
-        elbo = self._score_prepared(X)
+        observed = self._columns.observed(X)
+        elbo = self._per_entry_scale(self._score_prepared(X), observed)
         # The distance is the given row's: beyond the clipping bounds it keeps growing.
         penalty = self._neighbor_penalty(self._neighbor_distance(X_given), X.shape[0])
-        return (elbo - penalty.astype(X.dtype)).astype(X.dtype, copy=False)
+        scores = (elbo - penalty.astype(X.dtype)).astype(X.dtype, copy=False)
+        if observed is None:
+            return scores
+        return np.where(np.isnan(elbo), X.dtype.type(self.offset_), scores)  # empty rows
 
     def score_features(self, X):
         """Split each row's anomaly score over the features: which ones make it odd.
@@ -655,7 +760,10 @@ validation_kl_per_dimension_curve_ : list or None
             score_features(X).sum(axis=1)
                 == feature_offsets_.sum() - score_samples(X)   # up to rounding
 
-        so ranking rows by the sum ranks them as ``score_samples`` does.
+        so ranking rows by the sum ranks them as ``score_samples`` does. A
+        missing feature (NaN) gets 0, and the sum runs over the offsets of
+        the observed features only (see Notes for the scale of rows with
+        holes).
 
         Parameters
         ----------
@@ -683,6 +791,12 @@ validation_kl_per_dimension_curve_ : list or None
         X_given, X = self._scoring_rows(X)
         per_feature = self._score_prepared(X, per_feature=True)
         penalty = self._neighbor_penalty(self._neighbor_distance(X), X.shape[0])
+        observed = self._columns.observed(X)
+        if observed is not None:  # rows with holes: each observed feature's term
+            given = self._neighbor_penalty(self._neighbor_distance(X_given), X.shape[0])
+            terms = self._feature_terms(per_feature, given, observed)
+            contributions = np.where(observed, self.feature_offsets_.astype(X.dtype) - terms, 0)
+            return like_input(contributions.astype(X.dtype, copy=False), raw)
         per_feature = per_feature - (penalty / X.shape[1]).astype(X.dtype)[:, None]
         # What the given row's distance adds beyond the winsorised row's goes
         # to the features beyond their bounds, by their squared excess.

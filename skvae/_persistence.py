@@ -65,9 +65,10 @@ _TENSOR_DTYPES = frozenset({"f4", "f8", "i4", "i8"})  # numpy kinds+sizes torch 
 
 def _estimator_classes():
     from ._estimator import VAETransformer
+    from ._impute import VAEImputer
     from ._outlier import VAEOutlierDetector
 
-    return {cls.__name__: cls for cls in (VAETransformer, VAEOutlierDetector)}
+    return {cls.__name__: cls for cls in (VAETransformer, VAEOutlierDetector, VAEImputer)}
 
 
 # ------------------------------------------------------------ JSON values
@@ -194,7 +195,7 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : VAETransformer or VAEOutlierDetector
+    estimator : VAETransformer, VAEOutlierDetector or VAEImputer
         A fitted estimator.
     path : str or os.PathLike
         Where to write; ``.safetensors`` is a good suffix.
@@ -320,7 +321,7 @@ def load(path, *, device="cpu"):
 
     Returns
     -------
-    estimator : VAETransformer or VAEOutlierDetector
+    estimator : VAETransformer, VAEOutlierDetector or VAEImputer
         The fitted estimator, ready for inference.
 
     Raises

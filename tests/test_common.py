@@ -6,12 +6,16 @@ import re
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 
 # Small and quick: the checks fit hundreds of times.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, n_mc_samples=4)
 
-ESTIMATORS = [VAETransformer(**FAST), VAEOutlierDetector(**FAST)]
+ESTIMATORS = [
+    VAETransformer(**FAST),
+    VAEOutlierDetector(**FAST),
+    VAEImputer(**FAST, n_importance_samples=8),
+]
 
 
 def _expected_failed_checks(estimator):
@@ -23,7 +27,7 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("Estimator", [VAETransformer, VAEOutlierDetector])
+@pytest.mark.parametrize("Estimator", [VAETransformer, VAEOutlierDetector, VAEImputer])
 def test_every_parameter_is_documented_in_order(Estimator):
     """Each ``__init__`` parameter has an entry in the class docstring, in order."""
     documented = re.findall(r"^    (\w+) : ", Estimator.__doc__.split("Attributes\n")[0], re.M)

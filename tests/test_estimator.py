@@ -325,22 +325,23 @@ def small_fitted():
 
 def _bad_inputs():
     good = _factor_data(n_rows=20)
-    with_nan, with_inf = good.copy(), good.copy()
-    with_nan[3, 2] = np.nan
+    with_inf, all_nan = good.copy(), np.full_like(good, np.nan)  # NaN alone: a missing value
     with_inf[0, 0] = np.inf
     text = good.astype(object)
     text[1, 1] = "abc"
     return {
-        "nan": (with_nan, "NaN"),
+        "all nan": (all_nan, "Every entry of X is NaN"),
         "inf": (with_inf, "infinity"),
         "empty": (np.empty((0, 10)), "0 sample"),
         "text": (text, "could not convert|Unable to convert"),
     }
 
 
-@pytest.mark.parametrize("case", ["nan", "inf", "empty", "text"])
+@pytest.mark.parametrize("case", ["all nan", "inf", "empty", "text"])
 @pytest.mark.parametrize("method", ["fit", "transform", "score_samples"])
 def test_bad_input_raises_and_leaves_fitted_state(small_fitted, case, method):
+    if case == "all nan" and method != "fit":
+        pytest.skip("a fitted model encodes and scores rows with nothing observed")
     X, message = _bad_inputs()[case]
     before_weights, before_attrs = _weights(small_fitted), dict(vars(small_fitted))
     with pytest.raises(ValueError, match=message):

@@ -1,8 +1,9 @@
 """Property-based tests: whatever goes in, a documented error or finite outputs.
 
-The documented errors are ValueErrors that name the problem: NaN or
-infinity in X, a value beyond float32's range or beyond what the fitted
-model represents (1e12 training standard deviations), and Bernoulli data
+The documented errors are ValueErrors that name the problem: infinity in
+X, training data with no observed value (NaN is a missing value, so every
+entry NaN leaves nothing to fit), a value beyond float32's range or beyond
+what the fitted model represents (1e12 training standard deviations), and Bernoulli data
 outside [0, 1]. The models train on every row (``early_stopping=False``):
 the property is about the arithmetic, and a held-out row may legitimately
 lie beyond what the rows it was trained on let the model represent.
@@ -20,7 +21,8 @@ from hypothesis.extra.numpy import arrays
 from skvae import VAEOutlierDetector, VAETransformer
 
 DOCUMENTED = (
-    r"NaN|infinity|float32's largest value|beyond what the model can represent"
+    r"Every entry of X is NaN|infinity|float32's largest value"
+    r"|beyond what the model can represent"
     r"|needs every value of X in \[0, 1\]"
 )
 SMALL = {

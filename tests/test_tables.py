@@ -363,3 +363,10 @@ def test_a_mixed_table_is_learnt_column_by_column():
     # measured 0.58, against 0.61 in the training rows and 0.0 untrained).
     assert (drawn.loc[drawn["x"] > 1, "colour"] == "red").mean() > 0.8
     assert np.corrcoef(drawn["x"], drawn["visits"])[0, 1] > 0.4
+
+
+def test_a_missing_value_in_a_count_column_is_refused_naming_it():
+    # Missing values are modelled in Gaussian and Bernoulli columns only, so far.
+    frame = pd.DataFrame({"visits": [1, 2, np.nan, 4] * 25, "height": np.arange(100.0)})
+    with pytest.raises(ValueError, match=r"column 'visits' \(likelihood='poisson'\) has a missing"):
+        VAETransformer(likelihood={"visits": "poisson"}, max_iter=2).fit(frame)

@@ -1,0 +1,52 @@
+"""Missing values from a fitted VAE: p(x_missing | x_observed) by importance sampling.
+
+For a row with a mask, the encoder gives q(z | x_observed) and K draws
+z_k = mean + sigma * noise_k. Their self-normalised importance weights
+
+    w_k = softmax_k( log p(x_observed | z_k) + log p(z_k) - log q(z_k | x_observed) )
+
+(``_objective.log_weights``) make the draws a weighted sample of the
+posterior p(z | x_observed), and through the decoder one of
+p(x_missing | x_observed), as in MIWAE (Mattei & Frellsen, 2019):
+
+* :func:`conditional_mean`: ``sum_k w_k E[x | z_k]``, the single imputation;
+  consistent as K grows;
+* :func:`conditional_sample`: sampling importance resampling, one z_k per
+  row drawn by its weight, then x ~ p(x | z_k): a draw from (an
+  approximation of) p(x_missing | x_observed), for multiple imputation.
+
+Both return every column, in the raw space; the caller keeps the observed
+values. Plain PyTorch: no numpy, no scikit-learn.
+"""
+
+import torch
+
+from ._objective import log_weights
+
+
+def _weighted_draws(vae, batch, noise):
+    """Decoder outputs of the K draws, (K, batch, n_outputs), and their normalised weights."""
+    decoded, weights = log_weights(vae, batch, noise, return_decoded=True)
+    return decoded, torch.softmax(weights, dim=0)
+
+
+def conditional_mean(vae, batch, noise):
+    """Self-normalised importance-weighted E[x | x_observed]: (batch, n_columns).
+
+    ``noise`` has shape (K, batch or 1, latent_dim).
+    """
+    decoded, weights = _weighted_draws(vae, batch, noise)
+    means = vae.likelihood.mean(decoded)  # (K, batch, n_columns)
+    return (weights.unsqueeze(-1) * means).sum(0)
+
+
+def conditional_sample(vae, batch, noise, generator):
+    """One draw of x given x_observed per row, by sampling importance resampling.
+
+    Each row picks one of its K latent draws with probability its
+    normalised weight, and x is drawn from p(x | z) at it: (batch, n_columns).
+    """
+    decoded, weights = _weighted_draws(vae, batch, noise)
+    chosen = torch.multinomial(weights.T, 1, generator=generator).squeeze(1)  # (batch,)
+    rows = torch.arange(decoded.shape[1], device=decoded.device)
+    return vae.likelihood.sample(decoded[chosen, rows], generator)  # (batch, n_columns)
