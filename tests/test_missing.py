@@ -22,31 +22,15 @@ import skvae
 from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 from skvae._batch import Batch
 from skvae._columns import ColumnDescription, column_mean_std
-from skvae._networks import build_vae
 from skvae._objective import elbo, elbo_per_feature, importance_weighted_bound
 
-N_FEATURES, LATENT_DIM = 6, 3
+from _linear_vae import LATENT_DIM, N_FEATURES
+from _linear_vae import linear_vae as _linear_vae
+
 SMALL = {"hidden_layer_sizes": (8,), "latent_dim": 2, "max_iter": 3, "random_state": 0}
 
 
 # ------------------------------------------------------------ the objective
-def _linear_vae(seed=0):
-    """A linear Gaussian VAE in float64 with random weights and standardisation."""
-    generator = torch.Generator().manual_seed(seed)
-    vae = build_vae(N_FEATURES, LATENT_DIM, (), "relu", "gaussian", min_variance=1e-3).double()
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
-
-    with torch.no_grad():
-        for parameter in vae.parameters():
-            parameter.copy_(0.5 * randn(*parameter.shape))
-        gaussian = vae.likelihood.parts[0]
-        gaussian.shift.copy_(randn(N_FEATURES))
-        gaussian.scale.copy_(randn(N_FEATURES).abs() + 0.5)
-    return vae.eval()
-
-
 def _data_and_mask(vae, n_rows=40, seed=1):
     rng = np.random.RandomState(seed)
     generator = torch.Generator().manual_seed(seed)
