@@ -3,6 +3,8 @@
 import argparse
 import sys
 
+from . import __version__
+
 
 def _positive_int(text):
     value = int(text)
@@ -16,12 +18,16 @@ def build_parser():
         prog="python -m skvae",
         description="Variational autoencoders as scikit-learn estimators.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"skvae {__version__}",
+        help="print skvae's version and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
         help="train a VAE on images and write its figures and an index.html",
         description=(
-            "Train a VAETransformer (Bernoulli decoder, early stopping on 10%% of the "
+            "Train a VAETransformer (Bernoulli decoder, early stopping on 10% of the "
             "training rows) on images, print the number of epochs, the training time and "
             "the held-out ELBO, and write PNG figures (latent space, manifold, samples, "
             "reconstructions, interpolation, denoising, training curves) with an index.html "

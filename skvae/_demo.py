@@ -184,12 +184,30 @@ def make_estimator(data, *, latent_dim=2, max_iter=None, seed=0, verbose=1):
 
 
 def describe_model(params):
-    """``VAETransformer(...)`` with the parameters the demo sets."""
-    shown = ["latent_dim", "image_shape", "hidden_layer_sizes", "likelihood", "early_stopping"]
-    text = ", ".join(
-        f"{key}={params[key]!r}" for key in shown if params.get(key) is not None
-    )
+    """``VAETransformer(...)`` with every parameter that differs from its default.
+
+    The text reruns as it reads: pasted into Python it builds the same model.
+
+    Examples
+    --------
+    >>> describe_model({"latent_dim": 8, "likelihood": "bernoulli", "beta": 1.0})
+    "VAETransformer(latent_dim=8, likelihood='bernoulli')"
+    """
+    from ._estimator import VAETransformer
+
+    defaults = VAETransformer().get_params()
+    changed = {
+        key: value for key, value in params.items()
+        if key not in defaults or not _same(value, defaults[key])
+    }
+    text = ", ".join(f"{key}={value!r}" for key, value in changed.items())
     return f"VAETransformer({text})"
+
+
+def _same(a, b):
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return tuple(a) == tuple(b)
+    return type(a) is type(b) and a == b
 
 
 def _labels(data, y):

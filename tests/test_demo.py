@@ -1,6 +1,7 @@
 """`python -m skvae demo`: a tiny run end to end, and the offline data loaders."""
 
 import gzip
+import html
 import json
 import pickle
 import re
@@ -15,6 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+import skvae  # noqa: E402
+from skvae import VAETransformer  # noqa: E402
 
 from skvae.__main__ import main  # noqa: E402
 from skvae._demo import (  # noqa: E402
@@ -78,6 +82,14 @@ def test_demo_with_a_larger_latent_space_uses_2d_views(tmp_path, capsys):
     page = (out / "index.html").read_text()
     assert "first two principal components" in page
     assert "the other coordinates at 0" in page
+    # the page names every parameter changed from the defaults, so that it reruns as it reads
+    model_text = summary["model"]
+    assert html.escape(model_text) in page
+    for key in ("latent_dim=3", "likelihood='bernoulli'", "max_iter=2", "random_state=0"):
+        assert key in model_text
+    rebuilt = eval(model_text, {"VAETransformer": VAETransformer})
+    assert {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in rebuilt.get_params().items()} == summary["params"]
 
 
 def test_demo_help_lists_the_options(capsys):
@@ -88,7 +100,15 @@ def test_demo_help_lists_the_options(capsys):
     for option in ("--data", "--data-path", "--out", "--max-iter", "--latent-dim", "--seed"):
         assert option in text
     assert "index.html" in text
+    assert "%%" not in text  # argparse prints descriptions as written
     assert main([]) == 2  # no command: the overall help
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skvae {skvae.__version__}"
 
 
 def test_demo_reports_missing_data_with_how_to_get_it(tmp_path, capsys):
