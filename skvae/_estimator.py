@@ -215,7 +215,7 @@ validation_kl_per_dimension_curve_ : list or None
         ``PosteriorCollapseWarning``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, when they are all strings.
     training_dtype_ : numpy.dtype
         dtype of the training data (float32 or float64): the dtype of
@@ -365,7 +365,7 @@ validation_kl_per_dimension_curve_ : list or None
 
         Returns
         -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             E[x | z], with the dtype of the input. For a model fitted on a
             DataFrame, a DataFrame of the training columns with their dtypes
             (see :meth:`sample`), with the index of ``X`` when it has one.
@@ -410,7 +410,7 @@ validation_kl_per_dimension_curve_ : list or None
 
         Returns
         -------
-        X_path : ndarray or DataFrame of shape (n_steps, n_features_in_)
+        X_path : ndarray or DataFrame of shape (n_steps, `n_features_in_`)
             The decoded path, with the dtype of the inputs (float32 only
             when both are float32); a DataFrame for a model fitted on one
             (see :meth:`inverse_transform`).
@@ -472,7 +472,7 @@ validation_kl_per_dimension_curve_ : list or None
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             With the dtype of the training data. A model fitted on a
             DataFrame gives a DataFrame of the same columns and dtypes:
             integer columns rounded to integers, boolean ones True where

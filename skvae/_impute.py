@@ -140,7 +140,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Best of ``validation_scores_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, when they are all strings.
 
     See Also

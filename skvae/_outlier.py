@@ -273,23 +273,23 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     offset_ : float
         Threshold on ``score_samples``: ``decision_function`` is
         ``score_samples - offset_``.
-    clip_low_, clip_high_ : ndarray of shape (n_features_in_,)
+    clip_low_, clip_high_ : ndarray of shape (`n_features_in_`,)
         Per-feature bounds to which every scored row is winsorised: the
         training range widened by one training standard deviation on each
         side (widened on the log scale for lognormal columns), cut to each
         column's support: [0, 1] for Bernoulli columns, whole counts, and
         for a categorical column its codes 0 to K - 1 (never clipped); see
         Notes.
-    feature_offsets_ : ndarray of shape (n_features_in_,)
+    feature_offsets_ : ndarray of shape (`n_features_in_`,)
         Median over the training rows of each feature's term of the score;
         the reference that :meth:`score_features` subtracts from.
-    neighbor_scale_ : ndarray of shape (n_features_in_,) or None
+    neighbor_scale_ : ndarray of shape (`n_features_in_`,) or None
         Per-feature divisor of the local-density term: the training
         interquartile range; where it is 0 (a feature with one value in
         most rows, such as a mostly blank pixel), the standard deviation
         times 1.349, the ratio of the two for a normal distribution; 1
         for a constant feature. None when ``neighbor_weight=0``.
-    neighbor_rows_ : ndarray of shape (n_samples, n_features_in_) or None
+    neighbor_rows_ : ndarray of shape (n_samples, `n_features_in_`) or None
         The training rows divided by ``neighbor_scale_``, among which
         neighbours are searched. None when ``neighbor_weight=0``.
     neighbor_offset_ : float
@@ -336,7 +336,7 @@ validation_kl_per_dimension_curve_ : list or None
         ``PosteriorCollapseWarning``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, when they are all strings.
 
     See Also
