@@ -11,9 +11,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _gallery_scraper
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery's small models: one thread is fastest
 
 import skvae  # noqa: E402
+from _gallery_scraper import TightScraper  # noqa: E402
 
 project = "skvae"
 author = "the skvae developers"
@@ -52,6 +54,7 @@ if os.environ.get("SKVAE_DOCS_OFFLINE", "1") == "1":
     intersphinx_mapping = {}
 
 sphinx_gallery_conf = {
+    "image_scrapers": (TightScraper(),),
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",

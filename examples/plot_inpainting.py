@@ -38,13 +38,12 @@ mean = np.broadcast_to(X_train.mean(axis=0).reshape(8, 8), images.shape)
 for name, guess in [("VAEImputer", filled), ("KNNImputer", knn), ("training mean", mean)]:
     print(f"{name}: mean squared error on the hidden pixels {((guess - images)[hidden] ** 2).mean():.4f}")
 
+gray = plt.get_cmap("gray").with_extremes(bad="tab:orange")  # NaN pixels in orange
 fig, axes = plt.subplots(3, 10, figsize=(10, 3.4))
-for row, (title, batch) in enumerate([("original", images), ("lower half hidden", masked),
+for row, (title, batch) in enumerate([("original", images), ("half hidden", masked),
                                       ("filled in", filled)]):
     for k, ax in enumerate(axes[row]):
-        ax.imshow(np.nan_to_num(batch[k], nan=0.5), cmap="gray", vmin=0, vmax=1)
-        if row == 1:
-            ax.imshow(np.where(hidden[k], 1.0, np.nan), cmap="autumn", alpha=0.5, vmin=0, vmax=1)
+        ax.imshow(np.ma.masked_invalid(batch[k]), cmap=gray, vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[row, 0].set_ylabel(title, rotation=0, ha="right", va="center")

@@ -41,12 +41,16 @@ left.axhline(detector.offset_, color="grey", lw=1, ls="--", label="offset_ (cont
 left.set(xlabel="test row", ylabel="score_samples (higher = more normal)",
          title="Scores: anomalies in red")
 left.legend(loc="lower left")
-image = right.imshow(explanation[broken], cmap="magma", aspect="auto")
+# each row above its median part, scaled to its largest, so mild anomalies show as clearly as
+# strong ones
+parts = explanation[broken] - np.median(explanation[broken], axis=1, keepdims=True)
+parts = np.clip(parts, 0, None)
+image = right.imshow(parts / parts.max(axis=1, keepdims=True), cmap="magma", aspect="auto")
 right.scatter(feature, np.arange(10), marker="o", facecolors="none", edgecolors="cyan", s=120,
               label="the broken feature")
 right.set(xlabel="feature", ylabel="anomalous row", yticks=range(10),
           yticklabels=broken, title="score_features: where each anomaly is")
 right.legend(loc="upper right", fontsize="small")
-fig.colorbar(image, ax=right, label="anomaly per feature (nats)")
+fig.colorbar(image, ax=right, label="part above the row's median, scaled to its largest")
 fig.tight_layout()
 plt.show()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install skvae with its test dependencies into the current Python.
+# Install skvae with its test and docs dependencies into the current Python.
 #
 # PyTorch comes first: where pip can see a local CPU build of torch (these
 # development machines keep one in the pip find-links folder), install that
@@ -21,4 +21,4 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
         fi
     done
 fi
-"$PYTHON" -m pip install -e ".[test]"
+"$PYTHON" -m pip install -e ".[test,docs]"

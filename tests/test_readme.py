@@ -28,66 +28,25 @@ with ``max_iter``) rather than skip it here.
 """
 
 import copy
-import linecache
-import os
 import traceback
 from pathlib import Path
 
 import pytest
+from _markdown import python_blocks, run_block
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def python_blocks(path=README):
-    """``(line, source)`` of each ```python block; ``line`` is the opening fence's (1-based)."""
-    blocks, start, body = [], None, []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        fence = line.strip()
-        if start is None:
-            if fence == "```python":
-                start, body = number, []
-        elif fence == "```":
-            blocks.append((start, "\n".join(body) + "\n"))
-            start = None
-        else:
-            body.append(line)
-    assert start is None, f"README.md: the ```python block opened on line {start} is not closed"
-    return blocks
-
-
-BLOCKS = python_blocks()
+BLOCKS = python_blocks(README)
 
 
 def _run(line, source, namespace, directory):
-    """Execute one block in ``namespace`` with ``directory`` as working directory.
-
-    The source is compiled with ``line`` blank lines in front of it, so
-    that a traceback names the block's lines as numbered in README.md, under
-    a file name of its own that ``linecache`` knows.
-    """
-    filename = f"README.md, python block at line {line}"
-    padded = "\n" * line + source
-    linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
-    code = compile(padded, filename, "exec")
-    previous = os.getcwd()
-    os.chdir(directory)
-    try:
-        exec(code, namespace)
-    finally:
-        os.chdir(previous)
-        _close_dask_clients(namespace)
+    run_block("README.md", line, source, namespace, directory)
 
 
 def _fail(error):
     """Fail with the block's own Python traceback (pytest's would print the padding)."""
     pytest.fail("".join(traceback.format_exception(error)), pytrace=False)
-
-
-def _close_dask_clients(namespace):
-    """Close a ``dask.distributed.Client`` (and the local cluster it started) left in ``namespace``."""
-    for value in list(namespace.values()):
-        if type(value).__name__ == "Client" and type(value).__module__.startswith("distributed"):
-            value.close()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +62,7 @@ def first_block(tmp_path_factory):
 
 
 def test_readme_has_python_blocks():
-    assert len(BLOCKS) >= 6, [line for line, _ in BLOCKS]
+    assert len(BLOCKS) >= 3, [line for line, _ in BLOCKS]
 
 
 @pytest.mark.parametrize(
