@@ -35,7 +35,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "_templates", "_static", "**.ipynb_checkpoints"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
@@ -69,6 +69,8 @@ sphinx_gallery_conf = {
 html_theme = "pydata_sphinx_theme"
 html_title = f"skvae {release}"
 html_static_path = ["_static"]
+# MathJax from _static (vendored, see _static/mathjax/README.md): the pages render offline too
+mathjax_path = "mathjax/tex-chtml.js"
 html_theme_options = {
     "navigation_depth": 2,
     "show_toc_level": 2,
