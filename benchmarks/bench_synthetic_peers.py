@@ -3,8 +3,8 @@
 Runs in its own virtual environment (SDV is not a dependency of skvae)::
 
     bash ../shared/scripts/peer-venv.sh /tmp/venv-sdv "sdv==2.0.0"   # brings sdmetrics 0.32
-    OMP_NUM_THREADS=1 /tmp/venv-sdv/bin/python benchmarks/bench_synthetic_peers.py \\
-        --work-dir /tmp/synth-work
+    for s in 0 1 2; do OMP_NUM_THREADS=1 /tmp/venv-sdv/bin/python \\
+        benchmarks/bench_synthetic_peers.py --work-dir /tmp/synth-work/seed$s --seed $s; done
 
 Two jobs:
 
@@ -27,13 +27,17 @@ Two jobs:
 SDV's known traps are avoided: metadata is detected with
 ``infer_keys=None`` (a unique numeric column would otherwise become a
 primary key and be generated as an ID, not modelled), and category columns
-are handed over as plain strings (RDT fails on unused categories). SDV also
-writes a log file under the home directory (``~/.local/state/sdv`` or
-``~/.sdv``, depending on the platform); nothing of it is used here.
+are handed over as plain strings (RDT fails on unused categories), and
+everything runs on one core (see ``LOKY_MAX_CPU_COUNT`` below). ``--seed``
+seeds Python's, numpy's and torch's generators before each fit. SDV also
+writes its logging configuration under the home directory
+(``~/.local/share/sdv/sdv_logger_config.yml``, log file ``sdv_logs.csv``
+there when enabled); nothing of it is used here.
 """
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -43,6 +47,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# CTGAN's and TVAE's data transformer runs joblib.Parallel(n_jobs=-1) on tables of 500 rows or
+# more; one CPU for loky, and the sequential backend below, keep everything on one core, so that
+# the CPU seconds measured in this process are all there are.
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _synthetic_tables as tables  # noqa: E402
 
@@ -82,6 +90,7 @@ def synthesizers(epochs_tvae, epochs_ctgan):
 
 
 def fit_peers(args):
+    import joblib
     import sdv
     import torch
 
@@ -103,7 +112,7 @@ def fit_peers(args):
             np.random.seed(args.seed)
             torch.manual_seed(args.seed)
             synthesizer = cls(metadata, **kwargs)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), joblib.parallel_config(backend="sequential"):
                 warnings.simplefilter("ignore")
                 start, cpu = time.perf_counter(), time.process_time()
                 synthesizer.fit({TABLE: as_sdv_frame(train)})
