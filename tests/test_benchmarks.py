@@ -49,6 +49,10 @@ SCRIPTS = [
     ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
     Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_breast_cancer.csv"]),
+    Smoke(
+        "bench_synthetic.py",
+        ["synthetic.md", "synthetic.csv", "synthetic_means.csv", "synthetic_marginals.png"],
+    ),
     Smoke("bench_adbench.py", ["adbench_cv_unsupervised_150.md"], data="adbench"),
     Smoke("explore_adbench_levers.py", ["adbench_levers_unsupervised_1000.md"], data="adbench"),
     Smoke(
