@@ -268,6 +268,19 @@ validation_kl_per_dimension_curve_ : list or None
     >>> bool(vae.score(X) > -200)  # mean ELBO, nats per image
     True
 
+    Counts whose rows differ in depth (such as gene expression), with each
+    row's means scaled by its total count:
+
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> depth = rng.choice([50, 500], size=(300, 1))
+    >>> counts = rng.poisson(depth * rng.dirichlet(np.ones(20), size=300))
+    >>> nb = VAETransformer(likelihood="negative_binomial", count_size_factor="total",
+    ...                     max_iter=5, random_state=0).fit(counts)
+    >>> drawn = nb.sample(4, random_state=0)  # libraries drawn from the training fit
+    >>> bool((drawn >= 0).all() and (drawn == np.round(drawn)).all())
+    True
+
     The same digits as 8 x 8 images, with convolutional networks:
 
     >>> conv = VAETransformer(latent_dim=2, image_shape=(1, 8, 8), hidden_layer_sizes=(),
