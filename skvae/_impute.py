@@ -86,8 +86,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         expression) and not the sequencing depth of the row. Rows that are
         generated rather than given take their library from the normal fit
         to the training rows' ``log L``, and decoder means without a row are
-        at the typical library, the geometric mean of the training totals. Needs at least one count column. None
-        models the counts as they are.
+        at the typical library, the geometric mean of the training totals.
+        Needs at least one count column. None models the counts as they are.
     beta : float, default=1.0
         Weight of the KL term during training.
     warmup_epochs : int, default=10
