@@ -112,8 +112,8 @@ def run(data_dir, likelihoods, epochs, n_mc_samples, seeds):
             )
         )
         print(
-            f"SCVI {likelihood} seed {seed}: fit {seconds:.1f} s, held-out ELBO {elbo:.2f}, held-out "
-            f"marginal LL {marginal:.2f} (train {train_marginal:.2f}) per cell"
+            f"SCVI {likelihood} seed {seed}: fit {seconds:.1f} s, held-out ELBO {elbo:.2f}, "
+            f"held-out marginal LL {marginal:.2f} (train {train_marginal:.2f}) per cell"
         )
     return pd.DataFrame(rows)
 
