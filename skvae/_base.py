@@ -102,6 +102,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "image_shape": [None, "array-like"],
         "activation": [StrOptions({"relu", "tanh", "elu", "gelu"})],
         "likelihood": [StrOptions(set(BLOCKS) | {"auto"}), dict],
+        "count_size_factor": [None, StrOptions({"total"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
@@ -289,7 +290,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
-            columns = columns.fit(X_fit)
+            columns = columns.set_count_size_factor(self.count_size_factor).fit(X_fit)
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)
@@ -325,16 +326,18 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         )
 
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
-        return (
+        spec = (
             self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
         )
+        # Appended only when set, so that the spec of other models is what it was.
+        return spec if self.count_size_factor is None else (*spec, self.count_size_factor)
 
     def _check_network_unchanged(self, spec):
         if spec != self._training_state.network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
-                "hidden_layer_sizes, image_shape, activation and likelihood must not "
-                "change; fit with warm_start=False to start afresh."
+                "hidden_layer_sizes, image_shape, activation, likelihood and "
+                "count_size_factor must not change; fit with warm_start=False to start afresh."
             )
 
     def _fit_epochs(self, train, validation, incremental, callback_context):

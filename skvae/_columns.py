@@ -320,15 +320,30 @@ class LogNormalColumns(GaussianColumns):
 
 
 class _CountColumns(ColumnBlock):
-    """Non-negative integer counts; the encoder reads them as standardised log1p."""
+    """Non-negative integer counts; the encoder reads them as standardised log1p.
+
+    ``size_factor="total"`` scales each row's means by the row's total over
+    the block's columns (see ``_likelihoods._CountLikelihood``); ``fit``
+    then also keeps the mean and standard deviation of the training rows'
+    log totals, ``log_library``, which generated rows draw their library
+    from. None (the default) models the counts without one.
+    """
 
     likelihood_class = None
+    # Class defaults, for pickles of blocks made before the size factor.
+    size_factor = None
+    log_library = None
 
-    def __init__(self, columns, shift=None, scale=None, log_offset=None):
+    def __init__(
+        self, columns, shift=None, scale=None, log_offset=None, size_factor=None,
+        log_library=None,
+    ):
         super().__init__(columns)
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.log_offset = None if log_offset is None else np.asarray(log_offset, np.float64)
+        self.size_factor = size_factor
+        self.log_library = None if log_library is None else np.asarray(log_library, np.float64)
 
     def check_support(self, X, names=None):
         values = X[:, self.columns]
@@ -345,6 +360,11 @@ class _CountColumns(ColumnBlock):
         self.shift, self.scale = _standardisation(np.log1p(X))
         mean = X.mean(axis=0, dtype=np.float64)
         self.log_offset = np.log(np.maximum(mean, 1e-6)).astype(np.float32).astype(np.float64)
+        if self.size_factor is not None:
+            # As the torch side computes it: the row total, at least 1.
+            logs = np.log(np.maximum(X.sum(axis=1, dtype=np.float64), 1.0))
+            statistics = np.array([logs.mean(), logs.std()]) if logs.size else np.array([0, 1])
+            self.log_library = statistics.astype(np.float32).astype(np.float64)
 
     def clip_bounds(self, low, high):
         return np.maximum(np.ceil(low), 0.0), np.minimum(np.floor(high), MAX_COUNT)
@@ -354,20 +374,26 @@ class _CountColumns(ColumnBlock):
         return np.zeros(n), np.full(n, MAX_COUNT)
 
     def build(self, min_variance):
-        return self.likelihood_class(len(self.columns))
+        return self.likelihood_class(len(self.columns), size_factor=self.size_factor is not None)
 
     def initialise(self, likelihood):
         if self.shift is not None:
-            likelihood.set_statistics(self.shift, self.scale, self.log_offset)
+            likelihood.set_statistics(
+                self.shift, self.scale, self.log_offset, self.log_library
+            )
 
     def to_json(self):
         document = super().to_json()
+        if self.size_factor is not None:  # written only when set: other models unchanged
+            document["size_factor"] = self.size_factor
         if self.shift is not None:
             document.update(
                 shift=self.shift.tolist(),
                 scale=self.scale.tolist(),
                 log_offset=self.log_offset.tolist(),
             )
+            if self.log_library is not None:
+                document["log_library"] = self.log_library.tolist()
         return document
 
     @classmethod
@@ -377,6 +403,8 @@ class _CountColumns(ColumnBlock):
             document.get("shift"),
             document.get("scale"),
             document.get("log_offset"),
+            document.get("size_factor"),
+            document.get("log_library"),
         )
 
 
@@ -581,6 +609,25 @@ class ColumnDescription:
             for column in block.columns:
                 names[column] = block.name
         return names
+
+    def count_blocks(self):
+        return [block for block in self.blocks if isinstance(block, _CountColumns)]
+
+    def set_count_size_factor(self, size_factor):
+        """Give every count block the size factor ``size_factor`` (None or "total").
+
+        Called on a fresh description, before :meth:`fit`. A size factor on
+        data without count columns raises a ValueError.
+        """
+        blocks = self.count_blocks()
+        if size_factor is not None and not blocks:
+            raise ValueError(
+                f"count_size_factor={size_factor!r} scales the means of count columns, but "
+                "no column has likelihood 'poisson' or 'negative_binomial'."
+            )
+        for block in blocks:
+            block.size_factor = size_factor
+        return self
 
     def categorical_blocks(self):
         return [block for block in self.blocks if isinstance(block, CategoricalColumns)]

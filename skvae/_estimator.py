@@ -78,6 +78,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         outside its column's support, a category not seen in ``fit`` and a
         non-numeric column under a numeric likelihood raise a ValueError
         naming the column.
+    count_size_factor : {None, "total"}, default=None
+        ``"total"`` scales each row's count means by its size factor, as
+        scVI uses library size: for the ``"poisson"`` and
+        ``"negative_binomial"`` columns the decoder's log-mean gains
+        ``log(L) - mean(log L_train)``, where ``L`` is the row's observed
+        total over the columns of that likelihood (at least 1), so that the
+        latent code models the composition of the counts (e.g. gene
+        expression) and not the sequencing depth of the row. Rows that are
+        generated rather than given take their library from the normal fit
+        to the training rows' ``log L`` (:meth:`sample`), and decoder means
+        (:meth:`inverse_transform`) are at the typical library, the geometric
+        mean of the training totals. Needs at least one count column. None
+        models the counts as they are.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scoring always
         uses 1.
@@ -255,6 +268,19 @@ validation_kl_per_dimension_curve_ : list or None
     >>> bool(vae.score(X) > -200)  # mean ELBO, nats per image
     True
 
+    Counts whose rows differ in depth (such as gene expression), with each
+    row's means scaled by its total count:
+
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> depth = rng.choice([50, 500], size=(300, 1))
+    >>> counts = rng.poisson(depth * rng.dirichlet(np.ones(20), size=300))
+    >>> nb = VAETransformer(likelihood="negative_binomial", count_size_factor="total",
+    ...                     max_iter=5, random_state=0).fit(counts)
+    >>> drawn = nb.sample(4, random_state=0)  # libraries drawn from the training fit
+    >>> bool((drawn >= 0).all() and (drawn == np.round(drawn)).all())
+    True
+
     The same digits as 8 x 8 images, with convolutional networks:
 
     >>> conv = VAETransformer(latent_dim=2, image_shape=(1, 8, 8), hidden_layer_sizes=(),
@@ -273,6 +299,7 @@ validation_kl_per_dimension_curve_ : list or None
         image_shape=None,
         activation="relu",
         likelihood="gaussian",
+        count_size_factor=None,
         beta=1.0,
         warmup_epochs=10,
         min_variance=1e-4,
@@ -298,6 +325,7 @@ validation_kl_per_dimension_curve_ : list or None
         self.image_shape = image_shape
         self.activation = activation
         self.likelihood = likelihood
+        self.count_size_factor = count_size_factor
         self.beta = beta
         self.warmup_epochs = warmup_epochs
         self.min_variance = min_variance

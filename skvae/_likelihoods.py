@@ -243,18 +243,32 @@ class _CountLikelihood(nn.Module):
     column's training mean, so that an untrained model starts at the
     marginal mean; it is bounded smoothly to (``LOG_RATE_MIN``,
     ``LOG_RATE_MAX``) so that ``exp`` stays finite in float32.
+
+    With ``size_factor=True`` each row's mean is also scaled by its size
+    factor, as scVI scales by library size: the log-mean gains
+    ``log(L) - log_library[0]``, where ``L`` is the row's total over the
+    block's columns (at least 1) and ``log_library`` holds the mean and
+    standard deviation of ``log(L)`` over the training rows. So the decoder
+    models composition and the observed total gives the depth. Where no row
+    is given, the library is set for it: :meth:`mean` uses the typical one
+    (``log(L)`` at its training mean, i.e. the geometric mean of the
+    training totals), and :meth:`sample` draws ``log(L)`` from the normal
+    fitted to the training rows, as scVI's generative model does.
     """
 
     has_expected_log_prob = False
     outputs_per_column = 1
 
-    def __init__(self, n_columns):
+    def __init__(self, n_columns, size_factor=False):
         super().__init__()
         self.n_columns = self.n_inputs = n_columns
         self.n_outputs = self.outputs_per_column * n_columns
+        self.size_factor = bool(size_factor)
         self.register_buffer("shift", torch.zeros(n_columns))
         self.register_buffer("scale", torch.ones(n_columns))
         self.register_buffer("log_offset", torch.zeros(n_columns))
+        if self.size_factor:  # only then, so that other models keep their state dict
+            self.register_buffer("log_library", torch.tensor([0.0, 1.0]))
 
     def reset_parameters(self, generator=None):
         """Identity standardisation and a mean of 1 until fitted statistics are set."""
@@ -262,13 +276,17 @@ class _CountLikelihood(nn.Module):
             self.shift.zero_()
             self.scale.fill_(1.0)
             self.log_offset.zero_()
+            if self.size_factor:
+                self.log_library.copy_(torch.tensor([0.0, 1.0]))
 
-    def set_statistics(self, shift, scale, log_offset):
-        """The encoder input's standardisation of log1p(x), and the log of the mean."""
+    def set_statistics(self, shift, scale, log_offset, log_library=None):
+        """The encoder input's standardisation of log1p(x), the log of the mean, the library."""
         with torch.no_grad():
             self.shift.copy_(torch.as_tensor(shift))
             self.scale.copy_(torch.as_tensor(scale))
             self.log_offset.copy_(torch.as_tensor(log_offset))
+            if self.size_factor and log_library is not None:
+                self.log_library.copy_(torch.as_tensor(log_library))
 
     def transform(self, x):
         return x
@@ -276,12 +294,40 @@ class _CountLikelihood(nn.Module):
     def encoder_input(self, x_t, mask=None):
         return _masked((x_t.clamp_min(0.0).log1p() - self.shift) / self.scale, mask)
 
-    def log_mean(self, decoded):
-        """log E[x | z] per column, bounded: ``(..., n_columns)``."""
-        return _soft_clamp(decoded[..., : self.n_columns] + self.log_offset, *_LOG_RATE_BOUNDS)
+    def relative_log_library(self, x):
+        """log(L) - (its training mean) per row of counts ``x``: ``(..., 1)``."""
+        total = x.sum(-1, keepdim=True).clamp_min(1.0)
+        return total.log() - self.log_library[0]
+
+    def log_mean(self, decoded, log_library=None):
+        """log E[x | z] per column, bounded: ``(..., n_columns)``.
+
+        ``log_library`` is the row's log size factor relative to the
+        training mean (see :meth:`relative_log_library`), or None for the
+        typical row (and for a model without a size factor).
+        """
+        log_mean = decoded[..., : self.n_columns] + self.log_offset
+        if log_library is not None:
+            log_mean = log_mean + log_library
+        return _soft_clamp(log_mean, *_LOG_RATE_BOUNDS)
+
+    def _observed_log_mean(self, x, decoded):
+        """The log-mean that scores the observed counts ``x`` (their own size factor)."""
+        log_library = self.relative_log_library(x) if self.size_factor else None
+        return self.log_mean(decoded, log_library)
+
+    def _drawn_log_mean(self, decoded, generator):
+        """The log-mean of a generated row: its library drawn from the training fit."""
+        if not self.size_factor:
+            return self.log_mean(decoded)
+        noise = torch.randn(
+            (*decoded.shape[:-1], 1), generator=generator, device=decoded.device,
+            dtype=decoded.dtype,
+        )
+        return self.log_mean(decoded, noise * self.log_library[1])
 
     def mean(self, decoded):
-        """E[x | z], in the raw space (not rounded)."""
+        """E[x | z], in the raw space (not rounded); at the typical library with a size factor."""
         return self.log_mean(decoded).exp()
 
 
@@ -290,14 +336,15 @@ class PoissonLikelihood(_CountLikelihood):
 
     def log_prob(self, x, decoded, mask=None):
         """Per-column log-mass ``x log(rate) - rate - log(x!)``: ``(..., n_columns)``."""
-        log_rate = self.log_mean(decoded)
         x = torch.where(torch.isnan(x), 0.0, x) if mask is not None else x
+        log_rate = self._observed_log_mean(x, decoded)
         log_prob = x * log_rate - log_rate.exp() - torch.lgamma(x + 1.0)
         return _masked(log_prob, mask)
 
     def sample(self, decoded, generator):
         """One draw from p(x|z): non-negative integers, as floats."""
-        return torch.poisson(self.mean(decoded), generator=generator)
+        rate = self._drawn_log_mean(decoded, generator).exp()
+        return torch.poisson(rate, generator=generator)
 
 
 class NegativeBinomialLikelihood(_CountLikelihood):
@@ -321,8 +368,8 @@ class NegativeBinomialLikelihood(_CountLikelihood):
 
     def log_prob(self, x, decoded, mask=None):
         """Per-column log-mass: ``(..., n_columns)``."""
-        log_mu, log_theta = self.log_mean(decoded), self.log_theta(decoded)
         x = torch.where(torch.isnan(x), 0.0, x) if mask is not None else x
+        log_mu, log_theta = self._observed_log_mean(x, decoded), self.log_theta(decoded)
         theta = log_theta.exp()
         wide = x.double()
         log_gammas = (
@@ -341,7 +388,8 @@ class NegativeBinomialLikelihood(_CountLikelihood):
 
     def sample(self, decoded, generator):
         """One draw from p(x|z) as a Gamma-Poisson mixture: non-negative integers, as floats."""
-        mu, theta = self.mean(decoded), self.log_theta(decoded).exp()
+        mu = self._drawn_log_mean(decoded, generator).exp()
+        theta = self.log_theta(decoded).exp()
         rate = standard_gamma(theta, generator) * (mu / theta)
         return torch.poisson(rate.clamp_max(_FLOAT32_MAX), generator=generator)
 

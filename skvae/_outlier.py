@@ -168,6 +168,18 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         they are clipped to the support (e.g. [0, 1] for Bernoulli columns)
         like any value beyond the training range, so a detector scores
         whatever it is shown instead of refusing it.
+    count_size_factor : {None, "total"}, default=None
+        ``"total"`` scales each row's count means by its size factor, as
+        scVI uses library size: for the ``"poisson"`` and
+        ``"negative_binomial"`` columns the decoder's log-mean gains
+        ``log(L) - mean(log L_train)``, where ``L`` is the row's observed
+        total over the columns of that likelihood (at least 1), so that the
+        latent code models the composition of the counts (e.g. gene
+        expression) and not the sequencing depth of the row. Rows that are
+        generated rather than given take their library from the normal fit
+        to the training rows' ``log L``, and decoder means without a row are
+        at the typical library, the geometric mean of the training totals.
+        Needs at least one count column. None models the counts as they are.
     beta : float, default=1.0
         Weight of the KL term during training. Scoring always uses 1.
     warmup_epochs : int, default=10
@@ -448,6 +460,7 @@ validation_kl_per_dimension_curve_ : list or None
         image_shape=None,
         activation="relu",
         likelihood="gaussian",
+        count_size_factor=None,
         beta=1.0,
         warmup_epochs=10,
         min_variance=1e-3,
@@ -477,6 +490,7 @@ validation_kl_per_dimension_curve_ : list or None
         self.image_shape = image_shape
         self.activation = activation
         self.likelihood = likelihood
+        self.count_size_factor = count_size_factor
         self.beta = beta
         self.warmup_epochs = warmup_epochs
         self.min_variance = min_variance

@@ -48,6 +48,8 @@ SCRIPTS = [
         then=[["--conv", "--eval-only"]],
     ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
+    Smoke("bench_counts.py", ["counts_pbmc68k.md", "counts_pbmc68k.csv"]),
+    Smoke("bench_counts.py", ["counts_pbmc68k_tuning.md"], args=["--tune"]),
     Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_breast_cancer.csv"]),
     Smoke(
         "bench_synthetic.py",
