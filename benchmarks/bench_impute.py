@@ -107,19 +107,24 @@ def run(name, mechanisms, seeds, quick, data_dir):
 
 
 def peer_runs(name, mechanisms, seeds, peers_dir):
-    """The rows of ``bench_impute_peers.py`` for these masks, or an empty frame."""
-    path = Path(peers_dir) / f"impute_peers_{name}.csv"
-    if not path.exists():
-        return pd.DataFrame(), None
-    runs = pd.read_csv(path)
-    runs = runs[runs["mechanism"].isin(mechanisms) & runs["seed"].isin(seeds)]
-    command = None
-    markdown = path.with_suffix(".md")
-    if markdown.exists():
-        lines = [line for line in markdown.read_text().splitlines()
-                 if line.startswith("Command:")]
-        command = lines[0][len("Command: "):] if lines else None
-    return runs, command
+    """The rows of ``bench_impute_peers.py`` for these masks, and the commands that made them.
+
+    Read from every ``impute_peers_<name>.csv`` and
+    ``impute_peers_<name>_<imputers>-<mechanisms>.csv`` in ``peers_dir``.
+    """
+    frames, commands = [], []
+    for path in sorted(Path(peers_dir).glob(f"impute_peers_{name}*.csv")):
+        if not (path.stem == f"impute_peers_{name}" or path.stem.startswith(
+                f"impute_peers_{name}_")):
+            continue
+        runs = pd.read_csv(path)
+        frames.append(runs[runs["mechanism"].isin(mechanisms) & runs["seed"].isin(seeds)])
+        markdown = path.with_suffix(".md")
+        if markdown.exists():
+            commands += [line[len("Command: "):] for line in markdown.read_text().splitlines()
+                         if line.startswith("Command:")]
+    runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return runs, commands
 
 
 def summary(runs, mechanisms):
@@ -160,12 +165,12 @@ def main():
         runs["run by"] = "bench_impute.py"
         notes = [f"Command: `{command}` (rows run by bench_impute.py)."]
         if not args.quick:
-            peers, peer_command = peer_runs(name, args.mechanisms, seeds, args.peers_dir)
+            peers, peer_commands = peer_runs(name, args.mechanisms, seeds, args.peers_dir)
             if len(peers):
                 peers["run by"] = "bench_impute_peers.py"
                 runs = pd.concat([runs, peers], ignore_index=True)
-                notes.append(f"Command: `{peer_command}` (rows run by bench_impute_peers.py, "
-                             f"read from impute_peers_{name}.csv).")
+                notes += [f"Command: {peer} (rows run by bench_impute_peers.py, read from "
+                          f"impute_peers_{name}*.csv)." for peer in peer_commands]
         if name == "wine":
             notes.append("Not out of sample for VAEImputer: its defaults were set on load_wine "
                          "(and load_digits), and tune_impute.py chose its training objective "

@@ -13,7 +13,8 @@ The masks are those of ``bench_impute.py`` (``_impute_data.py``: the same
 data set, mechanism and seed give the same removed entries), and so is the
 score: the mean squared error over the removed entries in standardised
 units. The results go to ``benchmarks/results/impute_peers_<data>.csv`` (and
-``.md``, with the command), which ``bench_impute.py`` merges into its table.
+``.md``, with the command; ``impute_peers_<data>_<imputers>-<mechanisms>``
+for a subset), which ``bench_impute.py`` merges into its table.
 
 The peers, through ``hyperimpute.plugins.imputers.Imputers().get(name)``,
 each seeded with the mask's seed and one torch thread:
@@ -176,9 +177,12 @@ def main():
             f"--datasets {name} --mechanisms {' '.join(args.mechanisms)} "
             f"--seeds {' '.join(map(str, seeds))} --imputers {' '.join(args.imputers)}"
         )
+        table_name = f"impute_peers_{name}"
+        if args.imputers != list(PEERS) or args.mechanisms != list(data.MECHANISMS):
+            table_name += "_" + "-".join(args.imputers + args.mechanisms)
         write_table(
             pd.DataFrame(rows),
-            f"impute_peers_{name}",
+            table_name,
             f"Peer imputers (hyperimpute 0.1.17) on standardised {name}, per mask",
             notes=[f"Command: `{command}`",
                    f"MIWAE: latent {MIWAE_LATENT}, hidden 128, K=20, 500 epochs, batch 128, "

@@ -61,6 +61,18 @@ VARIANTS = {
     "K=5, tanh": {"n_train_importance_samples": 5, "activation": "tanh"},
     "K=5, learning rate 3e-3": {"n_train_importance_samples": 5, "learning_rate": 3e-3},
     "K=5, latent 16": {"n_train_importance_samples": 5, "latent_dim": 16},
+    # third round, around the best of the second (K=5, 500 epochs, no early stopping)
+    "K=5, 1000 epochs, no early stopping": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 1000
+    },
+    "K=5, 500 epochs, no early stopping, batch 64": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
+        "batch_size": 64,
+    },
+    "K=5, 500 epochs, no early stopping, latent 16": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
+        "latent_dim": 16,
+    },
 }
 
 

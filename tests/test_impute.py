@@ -25,6 +25,8 @@ IMPUTER = dict(
     max_iter=400,
     batch_size=128,
     n_importance_samples=100,
+    n_train_importance_samples=1,
+    early_stopping=True,
     n_threads=1,
     random_state=0,
 )
