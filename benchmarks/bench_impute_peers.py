@@ -29,7 +29,7 @@ each seeded with the mask's seed and one torch thread:
   training, hidden width 128, 500 epochs (``VAEImputer`` stops after about
   300 to 500 on these sets), batch 128 (as ``VAEImputer``) and L = 1000
   draws per imputation (the paper uses 10,000); its latent size, 10 or
-  p - 1, is chosen by ``--tune`` on the validation masks of
+  p - 1, was chosen (10) by ``--tune`` on the validation masks of
   ``tune_impute.py`` (50% MCAR, seeds 100 and 101 of load_wine and of
   load_breast_cancer), not on the report masks.
 

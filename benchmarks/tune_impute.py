@@ -12,6 +12,16 @@ protocol of ``_impute_data.py``) on validation masks only:
 The settings chosen here become ``VAEImputer``'s defaults, which
 ``bench_impute.py`` then reports on its own masks. One CPU thread per fit.
 
+The committed ``results/impute_tuning.md`` came from five calls, run two at
+a time (the second and third rounds added after reading the first):
+``--variants`` with the even-numbered and then the odd-numbered variants of
+the first round (``--name impute_tuning_a`` and ``_b``), the second round in
+two calls (``_c``: ``'K=5, 500 epochs, no early stopping' 'K=5, tanh' 'K=1,
+500 epochs, no early stopping'``; ``_d``: the other three), and the third
+round (``_e``), which was stopped for time after 8 of its 12 fits (its runs
+file was transcribed from its log), then ``--from-runs`` over the five runs
+files. ``masks`` in the table says how many masks a variant ran on.
+
 Usage (from the project root; about 20 minutes on one core)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/tune_impute.py
@@ -43,8 +53,12 @@ VARIANTS = {
     "train K=20": {"n_train_importance_samples": 20},
     "K=20, latent 4": {"n_train_importance_samples": 20, "latent_dim": 4},
     "K=20, latent 16": {"n_train_importance_samples": 20, "latent_dim": 16},
-    "K=20, hidden (128, 128)": {"n_train_importance_samples": 20, "hidden_layer_sizes": (128, 128)},
-    "K=20, hidden (256, 128)": {"n_train_importance_samples": 20, "hidden_layer_sizes": (256, 128)},
+    "K=20, hidden (128, 128)": {
+        "n_train_importance_samples": 20, "hidden_layer_sizes": (128, 128)
+    },
+    "K=20, hidden (256, 128)": {
+        "n_train_importance_samples": 20, "hidden_layer_sizes": (256, 128)
+    },
     "K=20, tanh": {"n_train_importance_samples": 20, "activation": "tanh"},
     "K=20, learning rate 3e-3": {"n_train_importance_samples": 20, "learning_rate": 3e-3},
     "K=20, weight decay 1e-2": {"n_train_importance_samples": 20, "weight_decay": 1e-2},
@@ -132,6 +146,7 @@ def fit_variants(args):
 def write_summary(runs, validation, name, command, out_dir):
     table = runs.pivot_table(index="variant", columns="data", values="mse", sort=False)
     table.columns = [f"mse {c}" for c in table.columns]
+    table["masks"] = runs.groupby("variant", sort=False)["mse"].size()
     table["mean epochs"] = runs.groupby("variant", sort=False)["epochs"].mean()
     table["mean seconds"] = runs.groupby("variant", sort=False)["seconds"].mean()
     table = table.reset_index()
@@ -142,7 +157,8 @@ def write_summary(runs, validation, name, command, out_dir):
         notes=[
             "Mean squared error over the removed entries of standardised data, mean over "
             "mask seeds " + ", ".join(f"{n} {s}" for n, s in validation)
-            + " (none of them a report mask of bench_impute.py); one CPU thread.",
+            + " (none of them a report mask of bench_impute.py); one CPU thread per fit, but "
+            "up to four jobs shared two cores, so the seconds are rough.",
             f"Command: `PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/tune_impute.py"
             f"{command} --name {name}`",
         ],

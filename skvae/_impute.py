@@ -101,8 +101,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         budget, as MIWAE trains: with early stopping the ELBO of held-out
         rows stopped some fits after about 100 epochs while their imputations
         still improved, and 1,000 epochs imputed worse than 500 on the
-        validation masks (0.711 against 0.627 on one ``load_wine`` mask,
-        0.333 against 0.313 on one ``load_breast_cancer`` mask).
+        validation masks (0.661 against 0.626 on ``load_wine``, 0.333
+        against 0.313 on the one ``load_breast_cancer`` mask it ran on).
     batch_size : int, default=128
         Rows per Adam step.
     learning_rate : float, default=1e-3

@@ -48,7 +48,9 @@ SCRIPTS = [
         then=[["--conv", "--eval-only"]],
     ),
     Smoke("bench_speed.py", ["speed.md", "speed.json"], args=["--no-pyod"]),
-    Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_breast_cancer.csv"]),
+    Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_coverage.md"]),
+    Smoke("bench_impute_peers.py", ["impute_peers_breast_cancer.md"]),  # no hyperimpute: stand-in
+    Smoke("tune_impute.py", ["impute_tuning.md", "impute_tuning_runs.csv"]),
     Smoke("bench_adbench.py", ["adbench_cv_unsupervised_150.md"], data="adbench"),
     Smoke("explore_adbench_levers.py", ["adbench_levers_unsupervised_1000.md"], data="adbench"),
     Smoke(
