@@ -33,9 +33,11 @@ its multiple imputations: the share of the removed true values inside the
 central 90% interval of 20 draws of ``sample_imputations`` (table
 ``impute_coverage``).
 
-Usage (from the project root; about 10 minutes on one core)::
+Usage (from the project root; about 15 minutes on one core)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute.py
+    # after more peer results: merge them into the tables without fitting again
+    PYTHONPATH=. python benchmarks/bench_impute.py --from-runs benchmarks/results
     PYTHONPATH=. python benchmarks/bench_impute.py --quick --out-dir /tmp/q  # smoke run
 """
 
@@ -150,6 +152,9 @@ def main():
     parser.add_argument("--data-dir", default=None, help="folder with adbench/ (yeast)")
     parser.add_argument("--peers-dir", default=str(RESULTS_DIR),
                         help="folder with impute_peers_<data>.csv (not read with --quick)")
+    parser.add_argument("--from-runs", default=None, metavar="DIR",
+                        help="read this script's impute_<data>_runs.csv from DIR instead of "
+                        "fitting (to merge peer results that came later); no coverage table")
     add_output_options(parser)
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -160,8 +165,13 @@ def main():
         command += " --datasets " + " ".join(args.datasets)
     coverages = []
     for name in datasets:
-        runs, covered = run(name, args.mechanisms, seeds, args.quick, args.data_dir)
-        coverages.append(covered)
+        if args.from_runs:
+            runs = pd.read_csv(Path(args.from_runs) / f"impute_{name}_runs.csv")
+            runs = runs[(runs["run by"] == "bench_impute.py") & runs["mechanism"].isin(
+                args.mechanisms) & runs["seed"].isin(seeds)]
+        else:
+            runs, covered = run(name, args.mechanisms, seeds, args.quick, args.data_dir)
+            coverages.append(covered)
         runs["run by"] = "bench_impute.py"
         notes = [f"Command: `{command}` (rows run by bench_impute.py)."]
         if not args.quick:
@@ -171,6 +181,10 @@ def main():
                 runs = pd.concat([runs, peers], ignore_index=True)
                 notes += [f"Command: {peer} (rows run by bench_impute_peers.py, read from "
                           f"impute_peers_{name}*.csv)." for peer in peer_commands]
+        if args.from_runs:
+            notes.append(f"Table rebuilt from those rows (impute_{name}_runs.csv) with "
+                         f"`PYTHONPATH=. python benchmarks/bench_impute.py --from-runs "
+                         f"{args.from_runs}`, to merge peer rows that came later.")
         if name == "wine":
             notes.append("Not out of sample for VAEImputer: its defaults were set on load_wine "
                          "(and load_digits), and tune_impute.py chose its training objective "
@@ -183,7 +197,8 @@ def main():
                 f"Mean squared error over the removed entries, in standardised units; mean and "
                 f"standard deviation over {len(seeds)} masks (seeds "
                 f"{', '.join(map(str, seeds))}) per mechanism; rank within the mechanism; "
-                "seconds per fit and transform on one CPU thread. MNAR: in half of the columns "
+                "seconds per fit and transform on one CPU thread (wall time, with up to four jobs "
+                "sharing two cores: rough). MNAR: in half of the columns "
                 "every value above the column mean is missing.",
                 *notes,
             ],
@@ -191,6 +206,8 @@ def main():
             out_dir=out_dir,
         )
         runs.to_csv(Path(out_dir) / f"impute_{name}_runs.csv", index=False)
+    if not coverages:
+        return
     covered = pd.concat(coverages, ignore_index=True)
     table = (
         covered.groupby("data", sort=False)

@@ -87,6 +87,19 @@ VARIANTS = {
         "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
         "latent_dim": 16,
     },
+    # fourth round: the differences left between VAEImputer and MIWAE's network
+    "K=5, 500 epochs, no early stopping, no weight averaging": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
+        "weight_averaging": 0.0,
+    },
+    "K=5, 500 epochs, no early stopping, hidden (128, 128)": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
+        "hidden_layer_sizes": (128, 128),
+    },
+    "K=5, 500 epochs, no early stopping, no warm-up": {
+        "n_train_importance_samples": 5, "early_stopping": False, "max_iter": 500,
+        "warmup_epochs": 0,
+    },
 }
 
 
