@@ -342,3 +342,22 @@ def importance_weighted_bound(vae, data, noise, chunk_size=64):
         chunk = torch.logsumexp(weights, dim=0)
         total = chunk if total is None else torch.logaddexp(total, chunk)
     return total - math.log(noise.shape[0])
+
+
+class ImportanceWeightedObjective:
+    """The importance-weighted bound as a training objective, with its K draws per row.
+
+    Called as ``objective(vae, data, noise, kl_weight)`` with ``noise`` of
+    shape (K, batch, latent_dim), it returns the log-mean-exp over the K
+    draws of :func:`log_weights` (KL part times ``kl_weight``), per row:
+    the bound that IWAE (Burda et al., 2016) and MIWAE (Mattei & Frellsen,
+    2019, with K = 20) maximise. ``n_draws`` tells the training loop how
+    many draws each row needs; with K = 1 it is the one-draw ELBO.
+    """
+
+    def __init__(self, n_draws):
+        self.n_draws = n_draws
+
+    def __call__(self, vae, data, noise, kl_weight=1.0):
+        weights = log_weights(vae, data, noise, kl_weight)  # (K, batch)
+        return torch.logsumexp(weights, dim=0) - math.log(weights.shape[0])

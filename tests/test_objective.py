@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from skvae._objective import (
+    ImportanceWeightedObjective,
     closed_form_log_likelihood,
     closed_form_log_likelihood_per_feature,
     common_random_numbers,
@@ -18,6 +19,7 @@ from skvae._objective import (
     expected_log_likelihood,
     expected_log_likelihood_per_feature,
     importance_weighted_bound,
+    log_weights,
     monte_carlo_log_likelihood,
     monte_carlo_log_likelihood_per_feature,
     row_keyed_normal_draws,
@@ -100,6 +102,21 @@ def test_elbo_and_iwae_equal_log_likelihood_for_the_exact_posterior():
         noise = torch.randn(7, 1, LATENT_DIM, generator=torch.Generator().manual_seed(0))
         iwae = importance_weighted_bound(vae, x, noise.double(), chunk_size=3)
     assert_allclose(iwae.numpy(), exact, rtol=1e-10)
+
+
+def test_importance_weighted_training_objective_is_the_bound_with_its_kl_weight():
+    vae = _linear_vae()
+    x = _data(vae, n_rows=6)
+    noise = torch.randn(5, 6, LATENT_DIM, generator=torch.Generator().manual_seed(0)).double()
+    objective = ImportanceWeightedObjective(5)
+    assert objective.n_draws == 5  # the training loop draws this many per row
+    with torch.no_grad():
+        assert_allclose(
+            objective(vae, x, noise).numpy(), importance_weighted_bound(vae, x, noise).numpy()
+        )
+        # With one draw, and during KL warm-up, it is the one-draw ELBO's estimate.
+        one = ImportanceWeightedObjective(1)(vae, x, noise[:1], kl_weight=0.3).numpy()
+        assert_allclose(one, log_weights(vae, x, noise[:1], kl_weight=0.3)[0].numpy())
 
 
 def test_closed_form_reconstruction_matches_monte_carlo_in_expectation():

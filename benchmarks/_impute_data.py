@@ -1,0 +1,83 @@
+"""Data sets and masks of the imputation benchmarks, shared by their two scripts.
+
+``bench_impute.py`` (skvae and scikit-learn, main environment) and
+``bench_impute_peers.py`` (missForest, MIWAE, hyperimpute..., in a separate
+venv) import this module, so that both score the very same entries: every
+mask is a function of the data set, the mechanism and a seed alone.
+
+The protocol is MIWAE's (Mattei & Frellsen, 2019) and not-MIWAE's (Ipsen et
+al., 2021): standardise each column, remove entries, and score the mean
+squared error over the removed entries in standardised units.
+
+* ``"mcar20"``, ``"mcar50"``: each entry removed independently with
+  probability 0.2 or 0.5 (missing completely at random);
+* ``"mnar"``: not-MIWAE's self-masking mechanism: in half of the columns
+  (a choice fixed by the seed), every value above the column mean is missing
+  (missing not at random).
+
+Only numpy and scikit-learn are needed here (both environments have them).
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.preprocessing import StandardScaler
+
+MECHANISMS = ("mcar50", "mcar20", "mnar")
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+ADBENCH = {"yeast": "47_yeast"}
+
+
+def load(name, data_dir=None):
+    """Data set ``name`` standardised (each column mean 0, variance 1), float64."""
+    if name == "breast_cancer":
+        X = load_breast_cancer().data
+    elif name == "wine":
+        X = load_wine().data
+    elif name in ADBENCH:
+        folder = Path(data_dir or os.environ.get("SKVAE_DATA_DIR", DEFAULT_DATA_DIR))
+        path = folder / "adbench" / f"{ADBENCH[name]}.npz"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"No {path.name} under {path.parent}; pass --data-dir or set SKVAE_DATA_DIR."
+            )
+        X = np.load(path)["X"]
+    else:
+        raise ValueError(f"unknown data set {name!r}")
+    return StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+
+
+def mask(X, mechanism, seed):
+    """Boolean array of X's shape, True where the entry is removed.
+
+    ``X`` is standardised, so "above the column mean" is ``X > 0``. A row
+    whose every entry would go keeps one, at random, so that no row is
+    empty; this touches very few rows. The MCAR draws are those of the first
+    version of ``bench_impute.py`` (``uniform(size=X.shape) < rate``).
+    """
+    rng = np.random.RandomState(seed)
+    if mechanism.startswith("mcar"):
+        removed = rng.uniform(size=X.shape) < int(mechanism[4:]) / 100
+    elif mechanism == "mnar":
+        columns = rng.permutation(X.shape[1])[: X.shape[1] // 2]
+        removed = np.zeros(X.shape, dtype=bool)
+        removed[:, columns] = X[:, columns] > 0
+    else:
+        raise ValueError(f"unknown mechanism {mechanism!r}")
+    empty = np.flatnonzero(removed.all(axis=1))
+    if empty.size:
+        keep = rng.randint(X.shape[1], size=empty.size)
+        removed[empty, keep] = False
+    return removed
+
+
+def with_holes(X, removed):
+    """``X`` with NaN at the removed entries."""
+    return np.where(removed, np.nan, X)
+
+
+def mse(filled, X, removed):
+    """Mean squared error over the removed entries (standardised units)."""
+    return float(((np.asarray(filled, dtype=np.float64) - X)[removed] ** 2).mean())
