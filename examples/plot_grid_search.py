@@ -28,7 +28,8 @@ fig, ax = plt.subplots(figsize=(6, 4))
 positions = range(len(grid["latent_dim"]))
 for j, beta in enumerate(grid["beta"]):
     ax.plot(positions, scores[:, j], marker="o", label=f"beta = {beta}")
-ax.set(xticks=positions, xticklabels=grid["latent_dim"], xlabel="latent_dim", ylabel="mean held-out ELBO (nats per image)",
+ax.set(xticks=positions, xticklabels=grid["latent_dim"], xlabel="latent_dim",
+       ylabel="mean held-out ELBO (nats per image)",
        title="GridSearchCV over latent_dim and beta (2 folds)")
 ax.legend()
 plt.show()

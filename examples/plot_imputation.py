@@ -35,7 +35,9 @@ for name, imputer in imputers.items():
     errors[name] = ((filled - X)[mask] ** 2).mean()
     print(f"{name}: mean squared error on the removed entries {errors[name]:.3f}")
 
-draws = np.stack(imputers["VAEImputer"].sample_imputations(X_missing, n_imputations=20, random_state=0))
+vae_imputer = imputers["VAEImputer"]
+imputations = vae_imputer.sample_imputations(X_missing, n_imputations=20, random_state=0)
+draws = np.stack(imputations)  # (20, n_samples, n_features)
 low, high = np.percentile(draws, [5, 95], axis=0)
 inside = ((X >= low) & (X <= high))[mask].mean()
 print(f"share of removed values inside their 90% interval from 20 imputations: {inside:.2f}")

@@ -36,7 +36,8 @@ hidden = np.isnan(masked)
 knn = KNNImputer().fit(X_train).transform(masked.reshape(10, -1)).reshape(-1, 8, 8)
 mean = np.broadcast_to(X_train.mean(axis=0).reshape(8, 8), images.shape)
 for name, guess in [("VAEImputer", filled), ("KNNImputer", knn), ("training mean", mean)]:
-    print(f"{name}: mean squared error on the hidden pixels {((guess - images)[hidden] ** 2).mean():.4f}")
+    error = ((guess - images)[hidden] ** 2).mean()
+    print(f"{name}: mean squared error on the hidden pixels {error:.4f}")
 
 gray = plt.get_cmap("gray").with_extremes(bad="tab:orange")  # NaN pixels in orange
 fig, axes = plt.subplots(3, 10, figsize=(10, 3.4))

@@ -26,7 +26,7 @@ def python_blocks(path):
 
 
 def run_block(name, line, source, namespace, directory):
-    """Execute one block of file ``name`` in ``namespace``, with ``directory`` as working directory.
+    """Execute one block of file ``name`` in ``namespace``, in ``directory`` (the working one).
 
     The source is compiled with ``line`` blank lines in front of it, so that a traceback names
     the block's lines as numbered in the file, under a file name of its own that ``linecache``
@@ -46,7 +46,7 @@ def run_block(name, line, source, namespace, directory):
 
 
 def _close_dask_clients(namespace):
-    """Close a ``dask.distributed.Client`` (and the local cluster it started) left in ``namespace``."""
+    """Close a ``dask.distributed.Client`` left in ``namespace``, and the cluster it started."""
     for value in list(namespace.values()):
         if type(value).__name__ == "Client" and type(value).__module__.startswith("distributed"):
             value.close()
