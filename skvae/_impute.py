@@ -412,30 +412,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     def _impute(self, X, generator=None):
         """``X`` with its missing values filled in by the model: (n_samples, n_features)."""
-        missing = np.isnan(X)
-        rows = np.flatnonzero(missing.any(axis=1))  # only rows with holes need the model
-        imputed = X.copy()
-        if rows.size == 0:
-            return imputed
-        k = self.n_importance_samples
-        chunk_rows = min(self._chunk_rows(k), _inference.chunk_rows(k * self.latent_dim))
-        if generator is None:
-
-            def compute(batch):
-                noise = row_keyed_normal_draws(batch.values, k, self.latent_dim, _SCORING_SEED)
-                return conditional_mean(self.network_, batch, noise)
-
-            compute, chunk_rows = padded(compute), whole_blocks(chunk_rows)
-        else:
-
-            def compute(batch):
-                shape = (k, batch.n_rows, self.latent_dim)
-                noise = torch.randn(shape, generator=generator, device=batch.values.device)
-                return conditional_sample(self.network_, batch, noise, generator)
-
-        values = self._map_rows(X[rows], compute, chunk_rows)
-        imputed[rows] = np.where(missing[rows], values, X[rows])
-        return imputed
+        return fill_in(self, X, self.n_importance_samples, generator)
 
     def _output(self, X, imputed):
         """The imputed rows in the output layout: empty features, then the indicator."""
@@ -478,3 +455,40 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tags.input_tags.allow_nan = is_scalar_nan(self.missing_values)
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def fill_in(estimator, X, n_importance_samples, generator=None):
+    """``X`` with its NaN entries filled in by a fitted skvae estimator's network.
+
+    Each missing entry gets its self-normalised importance-weighted
+    conditional mean given the row's observed values, from
+    ``n_importance_samples`` draws keyed on the row (deterministic), or, with
+    a ``generator``, a draw by sampling importance resampling. Works with any
+    fitted estimator of the package (``VAEImputer.transform`` uses it, and
+    ``python -m skvae demo`` inpaints with a ``VAETransformer``); ``X`` is
+    validated input, NaN where a value is missing.
+    """
+    missing = np.isnan(X)
+    rows = np.flatnonzero(missing.any(axis=1))  # only rows with holes need the model
+    imputed = X.copy()
+    if rows.size == 0:
+        return imputed
+    k, latent_dim, network = n_importance_samples, estimator.latent_dim, estimator.network_
+    chunk_rows = min(estimator._chunk_rows(k), _inference.chunk_rows(k * latent_dim))
+    if generator is None:
+
+        def compute(batch):
+            noise = row_keyed_normal_draws(batch.values, k, latent_dim, _SCORING_SEED)
+            return conditional_mean(network, batch, noise)
+
+        compute, chunk_rows = padded(compute), whole_blocks(chunk_rows)
+    else:
+
+        def compute(batch):
+            shape = (k, batch.n_rows, latent_dim)
+            noise = torch.randn(shape, generator=generator, device=batch.values.device)
+            return conditional_sample(network, batch, noise, generator)
+
+    values = estimator._map_rows(X[rows], compute, chunk_rows)
+    imputed[rows] = np.where(missing[rows], values, X[rows])
+    return imputed

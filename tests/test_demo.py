@@ -35,6 +35,7 @@ FIGURES = [
     "reconstructions.png",
     "interpolation.png",
     "denoising.png",
+    "inpainting.png",
     "training_curves.png",
 ]
 
