@@ -30,8 +30,8 @@ def build_parser():
             "Train a VAETransformer (Bernoulli decoder, early stopping on 10% of the "
             "training rows) on images, print the number of epochs, the training time and "
             "the held-out ELBO, and write PNG figures (latent space, manifold, samples, "
-            "reconstructions, interpolation, denoising, inpainting, training curves) with an index.html "
-            "that shows them together. Nothing is downloaded: digits ship with "
+            "reconstructions, interpolation, denoising, inpainting, training curves) with an "
+            "index.html that shows them together. Nothing is downloaded: digits ship with "
             "scikit-learn; MNIST and Fashion-MNIST are read from --data-path."
         ),
     )
