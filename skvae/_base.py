@@ -289,7 +289,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
-            columns = columns.fit(X_fit)
+            columns = columns.fit(X_fit).set_gaussian_variance(self._gaussian_variance())
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)
@@ -324,17 +324,26 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             learning_rate=float(self.learning_rate),
         )
 
+    def _gaussian_variance(self):
+        """How Gaussian and log-normal columns get their variance: "column" or "row"."""
+        return "column"
+
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
         return (
-            self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
+            self.latent_dim,
+            hidden_layer_sizes,
+            image_shape,
+            self.activation,
+            self.likelihood,
+            self._gaussian_variance(),
         )
 
     def _check_network_unchanged(self, spec):
         if spec != self._training_state.network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
-                "hidden_layer_sizes, image_shape, activation and likelihood must not "
-                "change; fit with warm_start=False to start afresh."
+                "hidden_layer_sizes, image_shape, activation, likelihood and "
+                "gaussian_variance must not change; fit with warm_start=False to start afresh."
             )
 
     def _fit_epochs(self, train, validation, incremental, callback_context):
