@@ -158,6 +158,10 @@ def skvae_variants():
             lambda train: {"likelihood": underdispersed_rule(train)},
             {"clip_to_training_range": True},
         ),
+        "skvae+rowvar": (lambda train: {"gaussian_variance": "row"}, {}),
+        "skvae+rowvar+clip": (
+            lambda train: {"gaussian_variance": "row"}, {"clip_to_training_range": True}
+        ),
     }
 
 
@@ -386,7 +390,8 @@ COLUMNS = ["table", "method", "quality", "quality_sd", "column_shapes", "column_
            "sample_s", "sample_cpu_s",
            "ll_skvae", "ll_independent", "n_ll", "n_train", "n_held_out"]
 ORDER = ["skvae", "skvae+levers", "skvae+clip", "skvae+lognormal", "skvae+lognormal+clip",
-         "skvae+latent8", "skvae+intgauss", "skvae+intgauss+clip", "GaussianCopula", "TVAE",
+         "skvae+latent8", "skvae+intgauss", "skvae+intgauss+clip", "skvae+rowvar",
+         "skvae+rowvar+clip", "GaussianCopula", "TVAE",
          "CTGAN", "real held-out"]
 
 
