@@ -34,6 +34,7 @@ SEMANTIC_TESTS = [
     "tests/test_estimator.py::test_pipeline_on_digits_classifies_well",
     "tests/test_estimator.py::test_grid_search_picks_the_true_latent_dimension",
     "tests/test_estimator.py::test_early_stopping_keeps_the_best_validation_weights",
+    "tests/test_estimator.py::test_a_per_row_variance_fits_two_spreads_far_better",
     "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_wine",
     "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_digits_subset",
     "tests/test_density.py::test_linear_vae_reaches_factor_analysis_on_collinear_data_by_default_stopping",

@@ -291,6 +291,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
             columns = columns.set_count_size_factor(self.count_size_factor).fit(X_fit)
+            columns = columns.set_gaussian_variance(self._gaussian_variance())
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)
@@ -325,19 +326,29 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             learning_rate=float(self.learning_rate),
         )
 
+    def _gaussian_variance(self):
+        """How Gaussian and log-normal columns get their variance: "column" or "row"."""
+        return "column"
+
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
         spec = (
             self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
         )
-        # Appended only when set, so that the spec of other models is what it was.
-        return spec if self.count_size_factor is None else (*spec, self.count_size_factor)
+        # Each appended only when set, so that the spec of other models (and of models
+        # pickled before these options) is what it was.
+        if self.count_size_factor is not None:
+            spec = (*spec, ("count_size_factor", self.count_size_factor))
+        if self._gaussian_variance() != "column":
+            spec = (*spec, ("gaussian_variance", self._gaussian_variance()))
+        return spec
 
     def _check_network_unchanged(self, spec):
         if spec != self._training_state.network_spec:
             raise ValueError(
                 "warm_start and partial_fit continue the fitted network, so latent_dim, "
-                "hidden_layer_sizes, image_shape, activation, likelihood and "
-                "count_size_factor must not change; fit with warm_start=False to start afresh."
+                "hidden_layer_sizes, image_shape, activation, likelihood, "
+                "count_size_factor and gaussian_variance must not change; fit with "
+                "warm_start=False to start afresh."
             )
 
     def _fit_epochs(self, train, validation, incremental, callback_context):

@@ -186,14 +186,20 @@ class ColumnBlock:
 
 
 class GaussianColumns(ColumnBlock):
-    """Real-valued columns, standardised with the training mean and standard deviation."""
+    """Real-valued columns, standardised with the training mean and standard deviation.
+
+    ``variance`` is ``"column"`` (one learned variance per column) or
+    ``"row"`` (a variance decoded from z for every row); see
+    :class:`~skvae._likelihoods.GaussianLikelihood`.
+    """
 
     name = "gaussian"
 
-    def __init__(self, columns, shift=None, scale=None):
+    def __init__(self, columns, shift=None, scale=None, variance="column"):
         super().__init__(columns)
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        self.variance = variance
 
     def fit(self, X):
         self.shift, self.scale = _standardisation(X)
@@ -215,7 +221,7 @@ class GaussianColumns(ColumnBlock):
         return None
 
     def build(self, min_variance):
-        return GaussianLikelihood(len(self.columns), min_variance)
+        return GaussianLikelihood(len(self.columns), min_variance, self.variance == "row")
 
     def initialise(self, likelihood):
         """Copy the fitted standardisation into ``likelihood``'s buffers."""
@@ -226,11 +232,18 @@ class GaussianColumns(ColumnBlock):
         document = super().to_json()
         if self.shift is not None:
             document.update(shift=self.shift.tolist(), scale=self.scale.tolist())
+        if self.variance != "column":  # written only when set: older files read as before
+            document["variance"] = self.variance
         return document
 
     @classmethod
     def from_json(cls, document):
-        return cls(document["columns"], document.get("shift"), document.get("scale"))
+        return cls(
+            document["columns"],
+            document.get("shift"),
+            document.get("scale"),
+            document.get("variance", "column"),
+        )
 
 
 class BernoulliColumns(ColumnBlock):
@@ -316,7 +329,7 @@ class LogNormalColumns(GaussianColumns):
         return np.full(n, _FLOAT32_TINY), np.full(n, _FLOAT32_MAX)
 
     def build(self, min_variance):
-        return LogNormalLikelihood(len(self.columns), min_variance)
+        return LogNormalLikelihood(len(self.columns), min_variance, self.variance == "row")
 
 
 class _CountColumns(ColumnBlock):
@@ -770,6 +783,13 @@ class ColumnDescription:
             return Batch(X)
         shift = self.location_scale()[0].astype(X.dtype)
         return Batch(np.where(observed, X, shift), mask=observed.astype(X.dtype))
+
+    def set_gaussian_variance(self, variance):
+        """Give every Gaussian and log-normal block ``variance`` ("column" or "row")."""
+        for block in self.blocks:
+            if isinstance(block, GaussianColumns):
+                block.variance = variance
+        return self
 
     def build_likelihood(self, min_variance):
         """The torch :class:`CompositeLikelihood`, uninitialised (see :meth:`initialise`)."""

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseVAE
@@ -91,6 +92,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         (:meth:`inverse_transform`) are at the typical library, the geometric
         mean of the training totals. Needs at least one count column. None
         models the counts as they are.
+    gaussian_variance : {"column", "row"}, default="column"
+        The variance of p(x_j | z) for Gaussian and log-normal columns.
+        ``"column"``: one learned variance per column, the same for every
+        row (factor analysis's noise; the closed-form reconstruction term of
+        a linear decoder needs it). ``"row"``: the decoder outputs a
+        variance for every row besides the mean (heteroscedastic noise, as
+        SDV's TVAE), so that rows from a tight group get little noise and
+        rows from a loose one much; two decoder outputs per such column.
+        The floor ``min_variance`` holds in both, and the decoded variance
+        is bounded smoothly (at most ``min_variance + 2.2e4`` standardised
+        units) so that it stays finite in float32. Not available with
+        ``image_shape``.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scoring always
         uses 1.
@@ -291,6 +304,11 @@ validation_kl_per_dimension_curve_ : list or None
 
     _min_patience_steps = 100
 
+    _parameter_constraints = {
+        **BaseVAE._parameter_constraints,
+        "gaussian_variance": [StrOptions({"column", "row"})],
+    }
+
     def __init__(
         self,
         latent_dim=2,
@@ -300,6 +318,7 @@ validation_kl_per_dimension_curve_ : list or None
         activation="relu",
         likelihood="gaussian",
         count_size_factor=None,
+        gaussian_variance="column",
         beta=1.0,
         warmup_epochs=10,
         min_variance=1e-4,
@@ -326,6 +345,7 @@ validation_kl_per_dimension_curve_ : list or None
         self.activation = activation
         self.likelihood = likelihood
         self.count_size_factor = count_size_factor
+        self.gaussian_variance = gaussian_variance
         self.beta = beta
         self.warmup_epochs = warmup_epochs
         self.min_variance = min_variance
@@ -349,6 +369,19 @@ validation_kl_per_dimension_curve_ : list or None
     @property
     def _n_features_out(self):
         return self.latent_dim
+
+    def _gaussian_variance(self):
+        return self.gaussian_variance
+
+    def _check_image_shape(self, n_features):
+        image_shape = super()._check_image_shape(n_features)
+        if image_shape is not None and self.gaussian_variance == "row":
+            raise ValueError(
+                "gaussian_variance='row' needs a fully connected decoder; with image_shape "
+                "the convolutional decoder gives one output per pixel. Use "
+                "gaussian_variance='column'."
+            )
+        return image_shape
 
     def transform(self, X):
         """Encode ``X`` as the means of q(z|x).

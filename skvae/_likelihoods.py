@@ -6,7 +6,8 @@ the transform of its columns into the space the network works in (the
 Gaussian standardises; the Bernoulli keeps the values), so that the VAE and
 the objective never touch its statistics. The likelihoods:
 
-* ``GaussianLikelihood``: real values, a learned per-column variance;
+* ``GaussianLikelihood``: real values, a learned variance per column (or,
+  ``per_row=True``, decoded from z: two decoder outputs per column);
 * ``BernoulliLikelihood``: values in [0, 1], a logit per column;
 * ``LogNormalLikelihood``: positive amounts, Gaussian on the log scale;
 * ``PoissonLikelihood``: counts, a log-rate per column;
@@ -55,6 +56,9 @@ _LOG_RATE_BOUNDS = (-30.0, 35.0)
 LOG_THETA_MIN = -10.0
 LOG_THETA_MAX = 15.0
 _CLAMP_MARGIN = 5.0
+# Bounds of a per-row Gaussian's decoded log excess variance (standardised space): the
+# variance stays between min_variance and min_variance + 2.2e4, finite in float32.
+LOG_EXCESS_VARIANCE_BOUNDS = (-20.0, 10.0)
 
 
 def _masked(log_prob, mask):
@@ -76,7 +80,7 @@ def _soft_clamp(value, low, high, margin=_CLAMP_MARGIN):
 
 
 class GaussianLikelihood(nn.Module):
-    """Diagonal Gaussian with a learned per-column variance and a floor.
+    """Diagonal Gaussian with a learned variance (per column, or per row) and a floor.
 
     The columns are standardised with fixed buffers ``shift`` and ``scale``
     (set from the training data by ``_columns``; the identity until then),
@@ -85,22 +89,41 @@ class GaussianLikelihood(nn.Module):
     however hard the optimiser pushes: this keeps the density finite on
     columns that are (nearly) constant in training. Densities are of the raw
     data: each column's log-density includes ``-log(scale)``.
+
+    With ``per_row=False`` (the default) ``log_excess_variance`` is one
+    parameter per column, the same for every row. With ``per_row=True`` it
+    is decoded from z (heteroscedastic noise, as TVAE's decoder): the
+    decoder gives two outputs per column, ``n_columns`` means followed by
+    ``n_columns`` log excess variances, each bounded smoothly to
+    ``LOG_EXCESS_VARIANCE_BOUNDS`` so that the variance stays finite in
+    float32. The closed-form ``expected_log_prob`` then does not exist (the
+    variance is not constant in z).
     """
 
     has_expected_log_prob = True
 
-    def __init__(self, n_columns, min_variance):
+    def __init__(self, n_columns, min_variance, per_row=False):
         super().__init__()
-        self.n_columns = self.n_outputs = self.n_inputs = n_columns
+        self.n_columns = self.n_inputs = n_columns
+        self.per_row = bool(per_row)
+        self.n_outputs = 2 * n_columns if self.per_row else n_columns
         self.min_variance = float(min_variance)
-        self.log_excess_variance = nn.Parameter(torch.zeros(n_columns))
+        if self.per_row:
+            self.has_expected_log_prob = False
+        else:
+            self.log_excess_variance = nn.Parameter(torch.zeros(n_columns))
         self.register_buffer("shift", torch.zeros(n_columns))
         self.register_buffer("scale", torch.ones(n_columns))
 
     def reset_parameters(self, generator=None):
-        """Variance ``min_variance + 1`` for every column, identity standardisation."""
+        """Variance ``min_variance + 1`` for every column, identity standardisation.
+
+        Per row, the variance starts at ``min_variance + exp(output)`` for the
+        decoder's initial outputs (near 0: about ``min_variance + 1`` too).
+        """
         with torch.no_grad():
-            self.log_excess_variance.zero_()
+            if not self.per_row:
+                self.log_excess_variance.zero_()
             self.shift.zero_()
             self.scale.fill_(1.0)
 
@@ -117,18 +140,29 @@ class GaussianLikelihood(nn.Module):
         """The standardised values; a missing one is given as 0, the training mean."""
         return _masked(x_t, mask)
 
-    def variance(self):
-        """Per-column observation variance in the standardised space: ``(n_columns,)``."""
-        return self.min_variance + self.log_excess_variance.exp()
+    def location(self, decoded):
+        """The mean of p(x|z) in the standardised space: ``(..., n_columns)``."""
+        return decoded[..., : self.n_columns] if self.per_row else decoded
+
+    def variance(self, decoded=None):
+        """Observation variance in the standardised space.
+
+        ``(n_columns,)`` per column (``decoded`` is not read); per row,
+        ``(..., n_columns)`` from the decoder outputs ``decoded``.
+        """
+        if not self.per_row:
+            return self.min_variance + self.log_excess_variance.exp()
+        log_excess = _soft_clamp(decoded[..., self.n_columns :], *LOG_EXCESS_VARIANCE_BOUNDS)
+        return self.min_variance + log_excess.exp()
 
     def _log_normaliser(self, variance):
-        """Per-column log(2 pi variance) + 2 log(scale): (n_columns,)."""
+        """Per-column log(2 pi variance) + 2 log(scale), broadcast against ``variance``."""
         return variance.log() + _LOG_2PI + 2.0 * self.scale.log()
 
     def log_prob(self, x_t, decoded, mask=None):
         """Per-column log-density of the raw data: ``(..., n_columns)``, broadcast."""
-        variance = self.variance()
-        squared_error = (x_t - decoded).pow(2)
+        variance = self.variance(decoded)
+        squared_error = (x_t - self.location(decoded)).pow(2)
         return _masked(-0.5 * (squared_error / variance + self._log_normaliser(variance)), mask)
 
     def expected_log_prob(self, x_t, decoded_mean, decoded_variance, mask=None):
@@ -137,22 +171,30 @@ class GaussianLikelihood(nn.Module):
         If the decoder output is ``W z + b`` and ``z ~ N(m, diag(s2))``, the
         output has mean ``W m + b`` and per-column variance ``W^2 s2``, and
         E[(x - W z - b)^2] = (x - W m - b)^2 + W^2 s2, which gives the
-        expectation in closed form with no sampling error.
+        expectation in closed form with no sampling error. Per-column
+        variance only: with a decoded variance there is no closed form.
         """
+        if self.per_row:
+            raise NotImplementedError("No closed form with a variance decoded per row.")
         variance = self.variance()
         squared_error = (x_t - decoded_mean).pow(2) + decoded_variance
         return _masked(-0.5 * (squared_error / variance + self._log_normaliser(variance)), mask)
 
     def mean(self, decoded):
         """The mean of p(x|z), in the raw space."""
-        return decoded * self.scale + self.shift
+        return self.location(decoded) * self.scale + self.shift
+
+    def _draw(self, decoded, generator):
+        """One draw in the standardised space: ``(..., n_columns)``."""
+        location = self.location(decoded)
+        noise = torch.randn(
+            location.shape, generator=generator, device=location.device, dtype=location.dtype
+        )
+        return location + noise * self.variance(decoded).sqrt()
 
     def sample(self, decoded, generator):
         """One draw from p(x|z), in the raw space."""
-        noise = torch.randn(
-            decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
-        )
-        return (decoded + noise * self.variance().sqrt()) * self.scale + self.shift
+        return self._draw(decoded, generator) * self.scale + self.shift
 
 
 class BernoulliLikelihood(nn.Module):
@@ -222,15 +264,13 @@ class LogNormalLikelihood(GaussianLikelihood):
 
     def mean(self, decoded):
         """E[x | z] = exp(mu + sigma^2 / 2), in the raw space (at most float32's largest)."""
-        log_mean = self._log_x(decoded) + 0.5 * self.variance() * self.scale.pow(2)
+        variance = self.variance(decoded)
+        log_mean = self._log_x(self.location(decoded)) + 0.5 * variance * self.scale.pow(2)
         return log_mean.exp().clamp_max(_FLOAT32_MAX)
 
     def sample(self, decoded, generator):
         """One draw from p(x|z): exp of a Gaussian draw in the log space."""
-        noise = torch.randn(
-            decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
-        )
-        return self._log_x(decoded + noise * self.variance().sqrt()).exp().clamp_max(_FLOAT32_MAX)
+        return self._log_x(self._draw(decoded, generator)).exp().clamp_max(_FLOAT32_MAX)
 
 
 class _CountLikelihood(nn.Module):
@@ -519,14 +559,14 @@ _LIKELIHOODS = {
 }
 
 
-def make_likelihood(name, n_features, min_variance):
+def make_likelihood(name, n_features, min_variance, per_row=False):
     """Build the decoder distribution called ``name`` over ``n_features`` columns.
 
     The categorical likelihood needs its numbers of categories: build a
     :class:`CategoricalLikelihood` directly (the column description does).
     """
     if name in ("gaussian", "lognormal"):
-        return _LIKELIHOODS[name](n_features, min_variance)
+        return _LIKELIHOODS[name](n_features, min_variance, per_row)
     if name in _LIKELIHOODS:
         return _LIKELIHOODS[name](n_features)
     raise ValueError(f"Unknown likelihood {name!r}; expected one of {sorted(_LIKELIHOODS)}.")

@@ -364,7 +364,7 @@ class VAE(nn.Module):
 
     @property
     def has_closed_form_reconstruction(self):
-        """E_q[log p(x|z)] is exact for an affine decoder with a Gaussian likelihood."""
+        """E_q[log p(x|z)] is exact for an affine decoder with a per-column Gaussian variance."""
         return bool(getattr(self.likelihood, "has_expected_log_prob", False)) and (
             self.affine_weight() is not None
         )

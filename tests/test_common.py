@@ -13,6 +13,7 @@ FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, n_mc_samples=4)
 
 ESTIMATORS = [
     VAETransformer(**FAST),
+    VAETransformer(**FAST, gaussian_variance="row"),
     VAEOutlierDetector(**FAST),
     VAEImputer(**FAST, n_importance_samples=8),
 ]

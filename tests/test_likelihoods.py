@@ -426,3 +426,71 @@ def test_a_composite_of_unequal_widths_puts_every_column_back_in_place():
     assert torch.equal(got[:, :1], categories.log_prob(x[:, :1], decoded[:, 2:5]))
     assert torch.equal(got[:, 1:2], gaussian.log_prob(x[:, 1:2], decoded[:, 5:]))
     assert composite.encoder_input(composite.transform(x)).shape == (2, 5)
+
+
+# ----------------------------------------------------- variance decoded per row
+def _per_row(cls, n_columns, seed=0):
+    likelihood = cls(n_columns, 1e-3, per_row=True).double()
+    rng = np.random.RandomState(seed)
+    likelihood.set_standardization(rng.normal(size=n_columns), rng.uniform(0.5, 2.0, n_columns))
+    return likelihood
+
+
+def test_per_row_gaussian_log_prob_matches_scipy_with_a_variance_per_row():
+    rng = np.random.RandomState(0)
+    likelihood = _per_row(GaussianLikelihood, 3)
+    assert (likelihood.n_columns, likelihood.n_inputs, likelihood.n_outputs) == (3, 3, 6)
+    assert not likelihood.has_expected_log_prob
+    assert not list(likelihood.parameters())  # the variance comes from the decoder
+    shift, scale = likelihood.shift.numpy(), likelihood.scale.numpy()
+    x = rng.normal(size=(5, 3)) * 3
+    decoded = np.concatenate([rng.normal(size=(4, 5, 3)), rng.normal(size=(4, 5, 3)) * 2], -1)
+    got = likelihood.log_prob(likelihood.transform(torch.from_numpy(x)), torch.from_numpy(decoded))
+    sigma = np.sqrt(1e-3 + np.exp(decoded[..., 3:])) * scale  # each row and draw its own
+    expected = stats.norm.logpdf(x, loc=decoded[..., :3] * scale + shift, scale=sigma)
+    assert got.shape == (4, 5, 3)
+    assert_allclose(got.detach().numpy(), expected, rtol=1e-12)
+    mean = likelihood.mean(torch.from_numpy(decoded)).detach().numpy()
+    assert_allclose(mean, decoded[..., :3] * scale + shift, rtol=1e-12)
+
+
+def test_per_row_lognormal_log_prob_matches_scipy():
+    rng = np.random.RandomState(1)
+    likelihood = _per_row(LogNormalLikelihood, 2, seed=1)
+    shift, scale = likelihood.shift.numpy(), likelihood.scale.numpy()
+    x = np.exp(rng.normal(size=(6, 2)))
+    decoded = rng.normal(size=(6, 4))
+    got = likelihood.log_prob(likelihood.transform(torch.from_numpy(x)), torch.from_numpy(decoded))
+    sigma = np.sqrt(1e-3 + np.exp(decoded[:, 2:])) * scale
+    mu = decoded[:, :2] * scale + shift
+    assert_allclose(got.detach().numpy(), stats.lognorm.logpdf(x, s=sigma, scale=np.exp(mu)),
+                    rtol=1e-10)
+    mean = likelihood.mean(torch.from_numpy(decoded)).detach().numpy()
+    assert_allclose(mean, stats.lognorm.mean(s=sigma, scale=np.exp(mu)), rtol=1e-10)
+
+
+def test_per_row_variance_keeps_its_floor_and_stays_finite_in_float32():
+    likelihood = GaussianLikelihood(1, min_variance=1e-3, per_row=True)
+    decoded = torch.tensor([[0.0, -1e4], [0.0, 1e4], [0.0, 1e38]])
+    variance = likelihood.variance(decoded)[:, 0]
+    assert variance[0].item() == pytest.approx(1e-3, rel=1e-5)  # + exp(-20) at most
+    assert torch.isfinite(variance).all() and variance.max().item() < 1e-3 + np.exp(10.0) * 1.01
+    log_prob = likelihood.log_prob(torch.tensor([[1e3]] * 3), decoded)
+    assert torch.isfinite(log_prob).all()
+    draws = likelihood.sample(decoded, torch.Generator().manual_seed(0))
+    assert torch.isfinite(draws).all()
+
+
+def test_per_row_gaussian_samples_have_each_rows_variance():
+    likelihood = GaussianLikelihood(1, 1e-3, per_row=True).double()
+    decoded = torch.tensor([[1.0, np.log(0.01)], [-2.0, np.log(4.0)]], dtype=torch.float64)
+    draws = likelihood.sample(decoded.repeat(100_000, 1), torch.Generator().manual_seed(0))
+    draws = draws.reshape(100_000, 2).numpy()
+    assert_allclose(draws.mean(0), [1.0, -2.0], atol=0.02)
+    assert_allclose(draws.var(0), [0.011, 4.001], rtol=0.03)
+
+
+def test_make_likelihood_builds_the_per_row_variant():
+    assert make_likelihood("gaussian", 3, 1e-3, per_row=True).n_outputs == 6
+    assert make_likelihood("lognormal", 3, 1e-3, per_row=True).n_outputs == 6
+    assert make_likelihood("gaussian", 3, 1e-3).n_outputs == 3

@@ -86,6 +86,7 @@ def _rewrite(path, change):
         {"hidden_layer_sizes": (16, 8)},
         {"hidden_layer_sizes": (), "latent_dim": 3},
         {"hidden_layer_sizes": [12], "likelihood": "bernoulli", "early_stopping": True},
+        {"hidden_layer_sizes": (16, 8), "gaussian_variance": "row"},
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -101,6 +102,36 @@ def test_round_trip_gives_the_same_estimator_bit_for_bit(tmp_path, data, params,
     assert loaded.training_dtype_ == np.dtype(dtype)
     assert isinstance(loaded.get_params()["hidden_layer_sizes"], type(params["hidden_layer_sizes"]))
     assert list(tmp_path.iterdir()) == [path]  # written atomically: no temporary left
+
+
+def test_a_per_row_variance_table_model_round_trips(tmp_path):
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({
+        "height": rng.normal(170, 10, 120),
+        "spend": np.exp(rng.normal(3, 1, 120)),
+        "kind": pd.Categorical(rng.choice(["a", "b"], 120)),
+    })
+    likelihood = {"spend": "lognormal"}
+    original = VAETransformer(
+        hidden_layer_sizes=(8,), max_iter=3, likelihood=likelihood, gaussian_variance="row",
+        random_state=0,
+    ).fit(frame)
+    assert original.network_.likelihood.n_outputs == 2 + 2 + 2  # mean and variance, 2 logits
+    blocks = original._columns.to_json()["blocks"]
+    assert {b["likelihood"]: b.get("variance") for b in blocks} == {
+        "gaussian": "row", "lognormal": "row", "categorical": None}
+    path = tmp_path / "model.safetensors"
+    skvae.save(original, path)
+    loaded = skvae.load(path)
+    assert loaded.gaussian_variance == "row"
+    for copy_ in (loaded, pickle.loads(pickle.dumps(original))):
+        np.testing.assert_array_equal(copy_.score_samples(frame), original.score_samples(frame))
+        pd.testing.assert_frame_equal(
+            copy_.sample(4, random_state=0), original.sample(4, random_state=0))
+
+
+def test_a_per_column_model_writes_no_variance_key(fitted):
+    assert all("variance" not in block for block in fitted._columns.to_json()["blocks"])
 
 
 def test_feature_names_survive(tmp_path, data):
