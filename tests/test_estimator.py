@@ -335,7 +335,7 @@ def test_warm_start_refuses_a_changed_gaussian_variance():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         vae = VAETransformer(hidden_layer_sizes=(8,), max_iter=1, warm_start=True).fit(X)
-    with pytest.raises(ValueError, match="gaussian_variance must not change"):
+    with pytest.raises(ValueError, match=r"gaussian_variance must not change"):
         vae.set_params(gaussian_variance="row").fit(X)
 
 

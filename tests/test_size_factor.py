@@ -159,7 +159,7 @@ def test_warm_start_refuses_a_changed_size_factor():
         vae = VAETransformer(likelihood="poisson", warm_start=True, **{**SMALL, "max_iter": 2})
         vae.fit(X)
         vae.set_params(count_size_factor="total")
-        with pytest.raises(ValueError, match="count_size_factor must not change"):
+        with pytest.raises(ValueError, match=r"count_size_factor .*must not change"):
             vae.fit(X)
 
 
