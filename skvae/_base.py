@@ -330,6 +330,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         """How Gaussian and log-normal columns get their variance: "column" or "row"."""
         return "column"
 
+    def _handle_unknown(self):
+        """An unseen category after fit: "error", or "missing" to treat it as missing."""
+        return "error"
+
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
         spec = (
             self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
@@ -721,7 +725,8 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
     def _validate_for_inference(self, X):
         """Validated rows for a fitted model: NaN is a missing value, inf an error."""
         check_is_fitted(self)
-        X = to_numeric(X, self._columns)  # categories -> codes, named errors
+        # categories -> codes, with errors naming the column
+        X = to_numeric(X, self._columns, self._handle_unknown())
         return validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=False
         )

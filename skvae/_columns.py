@@ -300,8 +300,9 @@ class LogNormalColumns(GaussianColumns):
 
     def check_support(self, X, names=None):
         values = X[:, self.columns]
-        if values.size and values.min() <= 0:
-            row, column = _first_outside(X, self.columns, values <= 0)
+        bad = values <= 0  # NaN (missing) is not checked
+        if values.size and bad.any():
+            row, column = _first_outside(X, self.columns, bad)
             raise ValueError(
                 f"likelihood='lognormal' needs positive values, but {column_label(column, names)}"
                 f" has X[{row}, {column}] = {float(X[row, column])!r}. Use "
@@ -361,6 +362,7 @@ class _CountColumns(ColumnBlock):
     def check_support(self, X, names=None):
         values = X[:, self.columns]
         bad = (values < 0) | (values > MAX_COUNT) | (values != np.round(values))
+        bad &= ~np.isnan(values)  # NaN (missing) is not checked
         if values.size and bad.any():
             row, column = _first_outside(X, self.columns, bad)
             raise ValueError(
@@ -370,12 +372,18 @@ class _CountColumns(ColumnBlock):
             )
 
     def fit(self, X):
-        self.shift, self.scale = _standardisation(np.log1p(X))
-        mean = X.mean(axis=0, dtype=np.float64)
+        self.shift, self.scale = _standardisation(np.log1p(X))  # NaN (missing) left out
+        holes = np.isnan(X)
+        if holes.any():
+            counts = np.maximum((~holes).sum(axis=0), 1)
+            mean = np.where(holes, 0.0, X).sum(axis=0, dtype=np.float64) / counts
+        else:
+            mean = X.mean(axis=0, dtype=np.float64)
         self.log_offset = np.log(np.maximum(mean, 1e-6)).astype(np.float32).astype(np.float64)
         if self.size_factor is not None:
-            # As the torch side computes it: the row total, at least 1.
-            logs = np.log(np.maximum(X.sum(axis=1, dtype=np.float64), 1.0))
+            # As the torch side computes it: the row's observed total, at least 1.
+            totals = np.where(holes, 0.0, X).sum(axis=1, dtype=np.float64)
+            logs = np.log(np.maximum(totals, 1.0))
             statistics = np.array([logs.mean(), logs.std()]) if logs.size else np.array([0, 1])
             self.log_library = statistics.astype(np.float32).astype(np.float64)
 
@@ -472,6 +480,7 @@ class CategoricalColumns(ColumnBlock):
         values = X[:, self.columns]
         high = np.array(self.n_categories, dtype=np.float64) - 1
         bad = (values < 0) | (values > high) | (values != np.round(values))
+        bad &= ~np.isnan(values)  # NaN (missing) is not checked
         if values.size and bad.any():
             row, column = _first_outside(X, self.columns, bad)
             raise ValueError(
@@ -483,7 +492,9 @@ class CategoricalColumns(ColumnBlock):
     def fit(self, X):
         pieces = []
         for j, k in enumerate(self.n_categories):
-            counts = np.bincount(X[:, j].astype(np.int64), minlength=k)[:k]
+            codes = X[:, j]
+            codes = codes[~np.isnan(codes)]  # NaN (missing) left out
+            counts = np.bincount(codes.astype(np.int64), minlength=k)[:k]
             frequency = (counts + _CATEGORY_SMOOTHING) / (counts.sum() + _CATEGORY_SMOOTHING * k)
             pieces.append(np.log(frequency))
         self.log_frequency = np.concatenate(pieces).astype(np.float32).astype(np.float64)
@@ -649,21 +660,10 @@ class ColumnDescription:
     def check_support(self, X):
         """Raise a ValueError naming the first value outside its column's support.
 
-        A missing value (NaN) is accepted in Gaussian and Bernoulli columns
-        only, so far; in a column of another likelihood it is refused,
-        naming the column.
+        A missing value (NaN) is accepted in a column of any likelihood: it
+        is left out of the row's likelihood, and not checked.
         """
         for block in self.blocks:
-            if not isinstance(block, (GaussianColumns, BernoulliColumns)):
-                holes = np.isnan(X[:, block.columns])
-                if holes.any():
-                    row, j = np.argwhere(holes)[0]
-                    column = block.columns[j]
-                    raise ValueError(
-                        f"{column_label(column, self.names)} (likelihood={block.name!r}) has a "
-                        f"missing value at X[{row}, {column}]: missing values are modelled in "
-                        "'gaussian' and 'bernoulli' columns only, so far."
-                    )
             block.check_support(X, self.names)
 
     def clip_bounds(self, low, high):

@@ -10,7 +10,8 @@ posterior p(z | x_observed), and through the decoder one of
 p(x_missing | x_observed), as in MIWAE (Mattei & Frellsen, 2019):
 
 * :func:`conditional_mean`: ``sum_k w_k E[x | z_k]``, the single imputation;
-  consistent as K grows;
+  consistent as K grows (for a categorical column, the most probable
+  category under ``sum_k w_k p(x | z_k)`` instead);
 * :func:`conditional_sample`: sampling importance resampling, one z_k per
   row drawn by its weight, then x ~ p(x | z_k): a draw from (an
   approximation of) p(x_missing | x_observed), for multiple imputation.
@@ -36,8 +37,7 @@ def conditional_mean(vae, batch, noise):
     ``noise`` has shape (K, batch or 1, latent_dim).
     """
     decoded, weights = _weighted_draws(vae, batch, noise)
-    means = vae.likelihood.mean(decoded)  # (K, batch, n_columns)
-    return (weights.unsqueeze(-1) * means).sum(0)
+    return vae.likelihood.weighted_mean(decoded, weights)
 
 
 def conditional_sample(vae, batch, noise, generator):

@@ -104,6 +104,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         is bounded smoothly (at most ``min_variance + 2.2e4`` standardised
         units) so that it stays finite in float32. Not available with
         ``image_shape``.
+    handle_unknown : {"error", "missing"}, default="error"
+        A category not seen in ``fit``, in a categorical column of the rows
+        given to ``transform``, ``score_samples`` and the other methods after
+        ``fit``: ``"error"`` raises a ValueError naming the column and the
+        value, as ``OneHotEncoder(handle_unknown="error")`` does;
+        ``"missing"`` treats it as a missing value (see ``fit``). Training
+        rows always raise.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scoring always
         uses 1.
@@ -307,6 +314,7 @@ validation_kl_per_dimension_curve_ : list or None
     _parameter_constraints = {
         **BaseVAE._parameter_constraints,
         "gaussian_variance": [StrOptions({"column", "row"})],
+        "handle_unknown": [StrOptions({"error", "missing"})],
     }
 
     def __init__(
@@ -319,6 +327,7 @@ validation_kl_per_dimension_curve_ : list or None
         likelihood="gaussian",
         count_size_factor=None,
         gaussian_variance="column",
+        handle_unknown="error",
         beta=1.0,
         warmup_epochs=10,
         min_variance=1e-4,
@@ -346,6 +355,7 @@ validation_kl_per_dimension_curve_ : list or None
         self.likelihood = likelihood
         self.count_size_factor = count_size_factor
         self.gaussian_variance = gaussian_variance
+        self.handle_unknown = handle_unknown
         self.beta = beta
         self.warmup_epochs = warmup_epochs
         self.min_variance = min_variance
@@ -372,6 +382,9 @@ validation_kl_per_dimension_curve_ : list or None
 
     def _gaussian_variance(self):
         return self.gaussian_variance
+
+    def _handle_unknown(self):
+        return self.handle_unknown
 
     def _check_image_shape(self, n_features):
         image_shape = super()._check_image_shape(n_features)

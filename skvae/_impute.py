@@ -15,6 +15,7 @@ from ._base import _SCORING_SEED, BaseVAE
 from ._checks import check_observed
 from ._conditional import conditional_mean, conditional_sample
 from ._inference import padded, whole_blocks
+from ._tables import describe
 from ._objective import ImportanceWeightedObjective, elbo_terms, row_keyed_normal_draws
 
 
@@ -324,7 +325,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         """The training rows (NaN where missing) and their column description."""
         X = self._validated(X, reset)
         check_observed(X)
-        columns = self._column_description(X.shape[1]) if reset else self._columns
+        # described from the data (a categorical column's categories are its distinct codes)
+        columns = describe(X, self.likelihood) if reset else self._columns
         columns.check_support(X)
         return X, columns
 

@@ -489,6 +489,20 @@ class CategoricalLikelihood(nn.Module):
         widths = torch.tensor(self.n_categories, device=x_t.device)
         return one_hot * mask.repeat_interleave(widths, dim=-1)
 
+    def weighted_mean(self, decoded, weights):
+        """The most probable code under the mixture ``sum_k weights_k p(x | z_k)``.
+
+        ``decoded``: (K, ..., n_outputs), ``weights``: (K, ...) summing to 1
+        over K. The categories' probabilities are averaged over the draws
+        first, then the most probable is taken, so that the result is a
+        category code (not an average of codes): ``(..., n_columns)``.
+        """
+        probabilities = [log_p.exp() for log_p in self.log_softmax(decoded)]
+        w = weights.unsqueeze(-1)
+        return torch.stack(
+            [(w * p).sum(0).argmax(-1) for p in probabilities], -1
+        ).to(decoded.dtype)
+
     def log_softmax(self, decoded):
         """Per-column log-probabilities of every category, one tensor per column."""
         logits = decoded + self.log_frequency
@@ -687,6 +701,24 @@ class CompositeLikelihood(nn.Module):
             return self.parts[0].mean(decoded)
         outputs = self._split(decoded, "n_outputs")
         return self._to_raw_order([p.mean(d) for p, d in zip(self.parts, outputs)])
+
+    def weighted_mean(self, decoded, weights):
+        """Per column, the point estimate under ``sum_k weights_k p(x | z_k)``.
+
+        ``decoded``: (K, ..., n_outputs), ``weights``: (K, ...) summing to 1
+        over K. Each part's ``weighted_mean`` where it has one (the
+        categorical's most probable category), else the weighted average of
+        its means: the mixture's mean. ``(..., n_columns)``.
+        """
+        pieces = []
+        for part, piece in zip(self.parts, self._split(decoded, "n_outputs")):
+            if hasattr(part, "weighted_mean"):
+                pieces.append(part.weighted_mean(piece, weights))
+            else:
+                pieces.append((weights.unsqueeze(-1) * part.mean(piece)).sum(0))
+        if self._identity:
+            return pieces[0]
+        return self._to_raw_order(pieces)
 
     def sample(self, decoded, generator):
         if self._identity:

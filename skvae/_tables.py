@@ -154,9 +154,12 @@ class Table:
         if self.kinds[column] == "category":  # pandas' category, polars' Enum
             return list(self._dtypes[column].categories.to_list())
         values = self.values(column)
-        missing = _missing(values)
-        if missing.any():
-            raise _missing_error(self.label(column), int(np.argmax(missing)))
+        values = values[~_missing(values)]  # a missing value is no category
+        if values.size == 0:
+            raise ValueError(
+                f"{self.label(column)} has no observed value: a categorical column needs at "
+                "least one category in fit."
+            )
         if values.dtype.kind in "biuf":
             return np.unique(values).tolist()
         distinct = set(values.tolist())
@@ -193,15 +196,12 @@ def _missing(values):
     if values.dtype.kind in "fc":
         return np.isnan(values)
     if values.dtype == object:
-        return np.array([v is None or v != v for v in values.tolist()], dtype=bool)
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is there whenever a frame is
+            return np.array([v is None or v != v for v in values.tolist()], dtype=bool)
+        return np.asarray(pd.isna(values), dtype=bool)  # None, NaN, pd.NA, NaT
     return np.zeros(values.shape, dtype=bool)
-
-
-def _missing_error(label, row):
-    return ValueError(
-        f"{label} has a missing value (NaN or None) in row {row}; skvae does not model "
-        "missing values yet: impute them first (e.g. sklearn.impute.SimpleImputer)."
-    )
 
 
 # ------------------------------------------------------------ likelihoods
@@ -290,14 +290,12 @@ def describe(X, likelihood):
 def encode_categories(values, categories, label, handle_unknown="error"):
     """The codes of ``values`` among ``categories``: float64, (n_rows,).
 
-    A value outside ``categories`` raises a ValueError naming the column
-    and the value, as ``OneHotEncoder(handle_unknown="error")`` does; so
-    does a missing one. ``handle_unknown`` is where a later option to treat
-    such entries as missing plugs in: it would return their positions for
-    the batch's mask instead of raising.
+    A missing value (NaN or None) becomes NaN, a missing code. A value
+    outside ``categories`` raises a ValueError naming the column and the
+    value, as ``OneHotEncoder(handle_unknown="error")`` does, or with
+    ``handle_unknown="missing"`` becomes NaN too, so that the model treats
+    it as missing.
     """
-    if handle_unknown != "error":
-        raise NotImplementedError("Only handle_unknown='error' is supported.")
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is there whenever a frame is
@@ -305,19 +303,22 @@ def encode_categories(values, categories, label, handle_unknown="error"):
         codes = np.array([lookup.get(v, -1) for v in values.tolist()], dtype=np.int64)
     else:
         codes = pd.Index(categories, dtype=object).get_indexer(np.asarray(values, dtype=object))
+    codes = codes.astype(np.float64)
+    codes[_missing(np.asarray(values, dtype=object))] = np.nan
     unknown = codes < 0
-    if unknown.any():
+    if unknown.any() and handle_unknown == "missing":
+        codes[unknown] = np.nan
+    elif unknown.any():
         row = int(np.argmax(unknown))
         value = values[row]
         value = value.item() if isinstance(value, np.generic) else value
-        if _missing(np.asarray([value], dtype=object))[0]:
-            raise _missing_error(label, row)
         shown = categories if len(categories) <= 20 else [*categories[:20], "..."]
         raise ValueError(
             f"{label} has category {value!r} (row {row}), which was not seen in fit; "
-            f"its categories are {shown}."
+            f"its categories are {shown}; handle_unknown='missing' treats such values as "
+            "missing."
         )
-    return codes.astype(np.float64)
+    return codes
 
 
 def _as_float(table, column):
@@ -331,13 +332,10 @@ def _as_float(table, column):
             f"({error}); model it with likelihood={{{name!r}: 'categorical'}} or "
             "likelihood='auto'."
         ) from None
-    missing = np.isnan(numbers)
-    if missing.any():
-        raise _missing_error(table.label(column), int(np.argmax(missing)))
-    return numbers
+    return numbers  # NaN: a missing value
 
 
-def to_numeric(X, columns):
+def to_numeric(X, columns, handle_unknown="error"):
     """``X`` as numbers ``validate_data`` reads, by the column description ``columns``.
 
     Categorical columns become codes and every other column floats, in a
@@ -367,7 +365,10 @@ def to_numeric(X, columns):
         if column in categorical:
             block, j = categorical[column]
             arrays.append(
-                encode_categories(table.values(column), block.categories[j], table.label(column))
+                encode_categories(
+                    table.values(column), block.categories[j], table.label(column),
+                    handle_unknown,
+                )
             )
         else:
             arrays.append(_as_float(table, column))

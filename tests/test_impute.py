@@ -209,6 +209,22 @@ def test_bernoulli_imputes_probabilities_and_draws_binary_values():
     assert set(np.unique(draw[mask])) <= {0.0, 1.0}
 
 
+def test_categorical_columns_are_imputed_with_the_most_probable_category():
+    # Three columns of category codes, copies of one another up to 10% noise: a missing
+    # code is best filled from the row's other two, with a code (not an average of codes).
+    rng = np.random.RandomState(0)
+    code = rng.randint(3, size=600)
+    X = np.column_stack([np.where(rng.uniform(size=600) < 0.1, rng.randint(3, size=600), code)
+                         for _ in range(3)]).astype(float)
+    X_missing, mask = _mcar(X, 0.2)
+    params = trained(**{**SMALL, "max_iter": 100}, likelihood="categorical")
+    imputer = VAEImputer(**params).fit(X_missing)
+    filled = imputer.transform(X_missing)
+    assert set(np.unique(filled[mask])) <= {0.0, 1.0, 2.0}
+    # accuracy on the removed codes, far above a guess's 1/3 (measured: 0.86; untrained 0.34)
+    assert (filled[mask] == X[mask]).mean() > 0.75
+
+
 def test_save_and_load_give_the_same_imputations(fitted, tmp_path):
     imputer, X_missing = fitted
     path = tmp_path / "imputer.safetensors"
