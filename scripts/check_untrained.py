@@ -45,6 +45,7 @@ SEMANTIC_TESTS = [
     "tests/test_tables.py::test_a_mixed_table_is_learnt_column_by_column",
     "tests/test_tables.py::test_a_table_with_holes_in_its_discrete_columns_is_still_learnt",
     "tests/test_impute.py::test_categorical_columns_are_imputed_with_the_most_probable_category",
+    "tests/test_impute.py::test_a_dataframe_with_categories_comes_back_filled_in_with_its_dtypes",
     "tests/test_size_factor.py::test_the_size_factor_models_rows_of_different_depths",
     "tests/test_impute.py::test_imputation_beats_the_mean_and_the_nearest_neighbours",
     "tests/test_impute.py::test_sampled_imputations_scatter_around_the_conditional_mean",

@@ -15,7 +15,7 @@ from ._base import _SCORING_SEED, BaseVAE
 from ._checks import check_observed
 from ._conditional import conditional_mean, conditional_sample
 from ._inference import padded, whole_blocks
-from ._tables import describe
+from ._tables import describe, from_numeric, pandas_index, to_numeric
 from ._objective import ImportanceWeightedObjective, elbo_terms, row_keyed_normal_draws
 
 
@@ -84,10 +84,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
         then reads the mask as extra channels.
     activation : {"relu", "tanh", "elu", "gelu"}, default="relu"
         Activation between hidden layers.
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution; ``"bernoulli"`` needs observed values in
-        [0, 1] and imputes probabilities (or, with ``sample_posterior``,
-        draws in {0, 1}).
+    likelihood : str, dict or "auto", default="gaussian"
+        Decoder distribution, as in :class:`VAETransformer`: one name for
+        every column (``"gaussian"``, ``"bernoulli"``, ``"lognormal"``,
+        ``"categorical"``, ``"poisson"``, ``"negative_binomial"``), a dict
+        from column to name, or ``"auto"`` to follow a DataFrame's dtypes.
+        ``"bernoulli"`` needs observed values in [0, 1] and imputes
+        probabilities (or, with ``sample_posterior``, draws in {0, 1}); a
+        categorical column gets its most probable category (or a draw).
+        Fitted on a DataFrame with category, string, boolean or integer
+        columns, ``transform`` gives back a DataFrame of the training
+        dtypes, with the missing categories filled in.
     count_size_factor : {None, "total"}, default=None
         ``"total"`` scales each row's count means by its size factor, as
         scVI uses library size: for the ``"poisson"`` and
@@ -308,7 +315,15 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     # ------------------------------------------------------------ input
     def _validated(self, X, reset):
-        """``validate_data``, with the entries equal to ``missing_values`` turned to NaN."""
+        """``validate_data``, with the entries equal to ``missing_values`` turned to NaN.
+
+        A DataFrame's categories become their codes first (missing ones NaN),
+        by the column description: built from ``X`` with ``reset``, the
+        fitted one otherwise. Returns the rows and the description (None
+        for an input only ``validate_data`` can read).
+        """
+        columns = describe(X, self.likelihood) if reset else self._columns
+        X = to_numeric(X, columns)  # categories -> codes, with errors naming the column
         nan_is_missing = is_scalar_nan(self.missing_values)
         X = validate_data(
             self,
@@ -319,20 +334,20 @@ class VAEImputer(TransformerMixin, BaseVAE):
         )
         if not nan_is_missing:
             X = np.where(X == self.missing_values, X.dtype.type(np.nan), X)
-        return X
+        return X, columns
 
     def _validate_training_data(self, X, reset=True):
         """The training rows (NaN where missing) and their column description."""
-        X = self._validated(X, reset)
+        X, columns = self._validated(X, reset)
         check_observed(X)
-        # described from the data (a categorical column's categories are its distinct codes)
-        columns = describe(X, self.likelihood) if reset else self._columns
+        if columns is None:
+            columns = self._column_description(X.shape[1])
         columns.check_support(X)
         return X, columns
 
     def _validate_for_inference(self, X):
         check_is_fitted(self)
-        return self._validated(X, reset=False)
+        return self._validated(X, reset=False)[0]
 
     def _fit(self, X, incremental):
         afresh = self._starts_afresh(incremental)
@@ -353,19 +368,21 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
-            ``X`` with every missing value filled in: the observed values
+        X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
+            ``X`` with every missing value filled in (a DataFrame of the
+            training dtypes for a model fitted on a table): the observed values
             unchanged, the missing ones by their conditional mean (or a draw,
             with ``sample_posterior=True``). Features with no observed value
             in training are dropped unless ``keep_empty_features``; with
             ``add_indicator`` the missing indicator follows. Same dtype as
             ``X``.
         """
+        index = pandas_index(X)
         X = self._scoring_input(X)
         generator = None
         if self.sample_posterior:
             generator = self._generator(check_random_state(self.random_state))
-        return self._output(X, self._impute(X, generator))
+        return self._output(X, self._impute(X, generator), index)
 
     def sample_imputations(self, X, n_imputations=5, *, random_state=None):
         """Draw ``n_imputations`` completed versions of ``X`` for multiple imputation.
@@ -396,10 +413,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
             or n_imputations < 1
         ):
             raise ValueError(f"n_imputations must be a positive integer, got {n_imputations!r}.")
+        index = pandas_index(X)
         X = self._scoring_input(X)
         rng = check_random_state(random_state)
         return [
-            self._output(X, self._impute(X, self._generator(rng))) for _ in range(n_imputations)
+            self._output(X, self._impute(X, self._generator(rng)), index)
+            for _ in range(n_imputations)
         ]
 
     def _generator(self, rng):
@@ -416,9 +435,20 @@ class VAEImputer(TransformerMixin, BaseVAE):
         """``X`` with its missing values filled in by the model: (n_samples, n_features)."""
         return fill_in(self, X, self.n_importance_samples, generator)
 
-    def _output(self, X, imputed):
-        """The imputed rows in the output layout: empty features, then the indicator."""
+    def _output(self, X, imputed, index=None):
+        """The imputed rows in the output layout: empty features, then the indicator.
+
+        A model fitted on a table (a DataFrame with categorical, boolean or
+        integer columns) gives back a DataFrame of the training columns and
+        dtypes, categories and all, when the layout is the input's (no
+        indicator, no dropped empty feature); numbers otherwise.
+        """
         empty = self._columns.empty_columns
+        same_layout = not self.add_indicator and (not empty or self.keep_empty_features)
+        if same_layout and _is_table(self._columns):
+            if empty:
+                imputed[:, empty] = np.where(np.isnan(X[:, empty]), 0, X[:, empty])
+            return from_numeric(imputed, self._columns, index)
         if empty:
             if self.keep_empty_features:
                 imputed[:, empty] = np.where(np.isnan(X[:, empty]), 0, X[:, empty])
@@ -494,3 +524,10 @@ def fill_in(estimator, X, n_importance_samples, generator=None):
     values = estimator._map_rows(X[rows], compute, chunk_rows)
     imputed[rows] = np.where(missing[rows], values, X[rows])
     return imputed
+
+
+def _is_table(columns):
+    """Whether the model was fitted on a DataFrame with other than float columns."""
+    if columns.library is None or columns.dtypes is None:
+        return False
+    return any(d.get("kind") != "float" for d in columns.dtypes)
