@@ -374,11 +374,8 @@ class _CountColumns(ColumnBlock):
     def fit(self, X):
         self.shift, self.scale = _standardisation(np.log1p(X))  # NaN (missing) left out
         holes = np.isnan(X)
-        if holes.any():
-            counts = np.maximum((~holes).sum(axis=0), 1)
-            mean = np.where(holes, 0.0, X).sum(axis=0, dtype=np.float64) / counts
-        else:
-            mean = X.mean(axis=0, dtype=np.float64)
+        # the observed values' mean with holes; X.mean, as before, without
+        mean = column_mean_std(X)[0] if holes.any() else X.mean(axis=0, dtype=np.float64)
         self.log_offset = np.log(np.maximum(mean, 1e-6)).astype(np.float32).astype(np.float64)
         if self.size_factor is not None:
             # As the torch side computes it: the row's observed total, at least 1.

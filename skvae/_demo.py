@@ -241,7 +241,6 @@ def _inpainting_figure(plt, images, hidden, filled, image_shape):
     """Originals, the hidden half in orange, and the filled images, one row each."""
     from types import SimpleNamespace
 
-    channels, height, width = image_shape
     cmap = plt.get_cmap("gray").with_extremes(bad="tab:orange")
     n = len(images)
     figure, axes = plt.subplots(3, n, figsize=(n, 3.3), squeeze=False)

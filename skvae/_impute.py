@@ -15,8 +15,8 @@ from ._base import _SCORING_SEED, BaseVAE
 from ._checks import check_observed
 from ._conditional import conditional_mean, conditional_sample
 from ._inference import padded, whole_blocks
-from ._tables import describe, from_numeric, pandas_index, to_numeric
 from ._objective import ImportanceWeightedObjective, elbo_terms, row_keyed_normal_draws
+from ._tables import describe, from_numeric, pandas_index, to_numeric
 
 
 class VAEImputer(TransformerMixin, BaseVAE):
@@ -444,16 +444,13 @@ class VAEImputer(TransformerMixin, BaseVAE):
         indicator, no dropped empty feature); numbers otherwise.
         """
         empty = self._columns.empty_columns
+        if empty and self.keep_empty_features:
+            imputed[:, empty] = np.where(np.isnan(X[:, empty]), 0, X[:, empty])
         same_layout = not self.add_indicator and (not empty or self.keep_empty_features)
         if same_layout and _is_table(self._columns):
-            if empty:
-                imputed[:, empty] = np.where(np.isnan(X[:, empty]), 0, X[:, empty])
             return from_numeric(imputed, self._columns, index)
-        if empty:
-            if self.keep_empty_features:
-                imputed[:, empty] = np.where(np.isnan(X[:, empty]), 0, X[:, empty])
-            else:
-                imputed = np.delete(imputed, empty, axis=1)
+        if empty and not self.keep_empty_features:
+            imputed = np.delete(imputed, empty, axis=1)
         if self.add_indicator:
             indicator = np.isnan(X[:, self.indicator_features_]).astype(X.dtype)
             imputed = np.hstack([imputed, indicator])
