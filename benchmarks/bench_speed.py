@@ -133,11 +133,13 @@ class ReferenceVAE(nn.Module):
     Gaussian decoder with a learned per-feature variance above a floor, on
     standardised data; the loss is the negative ELBO of the raw data (the
     log-Jacobian of the standardisation is added so that its value matches
-    skvae's).
+    skvae's). Its encoder reads ``b tanh(x / b)`` of the standardised values,
+    as skvae's does (``ENCODER_INPUT_BOUND``): one element-wise op.
     """
 
-    def __init__(self, n_features, hidden, latent_dim, min_variance=1e-3):
+    def __init__(self, n_features, hidden, latent_dim, min_variance=1e-3, input_bound=3.0):
         super().__init__()
+        self.input_bound = input_bound
         sizes = (n_features, *hidden)
         encoder = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -155,7 +157,7 @@ class ReferenceVAE(nn.Module):
 
     def loss(self, x, kl_weight, log_jacobian, eps=None):
         """Mean negative ELBO of a standardised batch ``x``."""
-        h = self.encoder(x)
+        h = self.encoder(self.input_bound * torch.tanh(x / self.input_bound))
         mu, log_var = self.fc_mu(h), self.fc_log_var(h)
         if eps is None:
             eps = torch.randn_like(mu)
@@ -231,7 +233,9 @@ def check_same_loss(X, hidden, latent_dim, batch_size):
         vae.fit(X[:1000])
     net = vae.network_
     gaussian = net.likelihood.parts[0]
-    ref = ReferenceVAE(X.shape[1], hidden, latent_dim, gaussian.min_variance)
+    ref = ReferenceVAE(
+        X.shape[1], hidden, latent_dim, gaussian.min_variance, gaussian.input_bound
+    )
     ref_linears = [m for m in ref.modules() if isinstance(m, nn.Linear)]
     net_linears = (
         [m for m in net.encoder.body if isinstance(m, nn.Linear)]

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEMANTIC_TESTS = [
     "tests/test_estimator.py::test_far_and_off_manifold_rows_score_lower",
     "tests/test_estimator.py::test_reconstruction_beats_the_mean_by_far",
+    "tests/test_estimator.py::test_gaussian_denoising_stays_near_the_data_where_training_was_near_constant",
     "tests/test_estimator.py::test_samples_have_the_training_mean_and_spread",
     "tests/test_estimator.py::test_sample_is_reproducible_and_mean_option_is_noise_free",
     "tests/test_estimator.py::test_log_likelihood_is_above_the_elbo",

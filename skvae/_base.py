@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _inference
+from . import _columns, _inference
 from ._batch import Batch
 from ._callbacks import CallbackSupportMixin, epoch_callbacks, start_callbacks
 from ._checks import (
@@ -292,6 +292,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         with torch_threads(None):
             columns = columns.set_count_size_factor(self.count_size_factor).fit(X_fit)
             columns = columns.set_gaussian_variance(self._gaussian_variance())
+            # A linear model is factor analysis: its encoder stays linear.
+            linear = image_shape is None and not len(hidden_layer_sizes)
+            columns.set_encoder_input_bound(None if linear else _columns.ENCODER_INPUT_BOUND)
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)

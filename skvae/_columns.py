@@ -34,6 +34,16 @@ from ._likelihoods import (
 # that the model scores: beyond it the squares in its float32 arithmetic could
 # overflow. Data outside are refused with a ValueError (see check_representable).
 MAX_STANDARDIZED = 1e12
+# What the encoder of a (non-linear) model reads of a standardised Gaussian or
+# log-normal value x: ENCODER_INPUT_BOUND * tanh(x / ENCODER_INPUT_BOUND). A
+# column nearly constant in training has a tiny standard deviation, so that an
+# ordinary value there (a pixel that is almost always blank, then lit)
+# standardises to hundreds; unbounded, the encoder maps it to a code far
+# outside the prior, which decodes to values far outside the data (digits/16
+# with salt-and-pepper noise: |z| up to 170, "denoised" pixels from -27 to
+# 41). The likelihood still scores the value itself; only the encoder's view
+# is bounded. Chosen in benchmarks/tune_encoder_bound.py.
+ENCODER_INPUT_BOUND = 3.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 # The largest count the count likelihoods score: float32 holds integers
@@ -190,16 +200,21 @@ class GaussianColumns(ColumnBlock):
 
     ``variance`` is ``"column"`` (one learned variance per column) or
     ``"row"`` (a variance decoded from z for every row); see
-    :class:`~skvae._likelihoods.GaussianLikelihood`.
+    :class:`~skvae._likelihoods.GaussianLikelihood`. ``input_bound`` bounds
+    what the encoder reads of the standardised values (``ENCODER_INPUT_BOUND``
+    for models fitted since it exists; None, unbounded, for older files and
+    for linear models).
     """
 
     name = "gaussian"
+    input_bound = None  # also what pickles of older models read
 
-    def __init__(self, columns, shift=None, scale=None, variance="column"):
+    def __init__(self, columns, shift=None, scale=None, variance="column", input_bound=None):
         super().__init__(columns)
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.variance = variance
+        self.input_bound = None if input_bound is None else float(input_bound)
 
     def fit(self, X):
         self.shift, self.scale = _standardisation(X)
@@ -221,7 +236,9 @@ class GaussianColumns(ColumnBlock):
         return None
 
     def build(self, min_variance):
-        return GaussianLikelihood(len(self.columns), min_variance, self.variance == "row")
+        return GaussianLikelihood(
+            len(self.columns), min_variance, self.variance == "row", self.input_bound
+        )
 
     def initialise(self, likelihood):
         """Copy the fitted standardisation into ``likelihood``'s buffers."""
@@ -234,6 +251,8 @@ class GaussianColumns(ColumnBlock):
             document.update(shift=self.shift.tolist(), scale=self.scale.tolist())
         if self.variance != "column":  # written only when set: older files read as before
             document["variance"] = self.variance
+        if self.input_bound is not None:  # the same: older files read unbounded
+            document["input_bound"] = self.input_bound
         return document
 
     @classmethod
@@ -243,6 +262,7 @@ class GaussianColumns(ColumnBlock):
             document.get("shift"),
             document.get("scale"),
             document.get("variance", "column"),
+            document.get("input_bound"),
         )
 
 
@@ -330,7 +350,9 @@ class LogNormalColumns(GaussianColumns):
         return np.full(n, _FLOAT32_TINY), np.full(n, _FLOAT32_MAX)
 
     def build(self, min_variance):
-        return LogNormalLikelihood(len(self.columns), min_variance, self.variance == "row")
+        return LogNormalLikelihood(
+            len(self.columns), min_variance, self.variance == "row", self.input_bound
+        )
 
 
 class _CountColumns(ColumnBlock):
@@ -786,6 +808,13 @@ class ColumnDescription:
         for block in self.blocks:
             if isinstance(block, GaussianColumns):
                 block.variance = variance
+        return self
+
+    def set_encoder_input_bound(self, bound):
+        """Bound what the encoder reads of every Gaussian and log-normal block (None: not)."""
+        for block in self.blocks:
+            if isinstance(block, GaussianColumns):
+                block.input_bound = None if bound is None else float(bound)
         return self
 
     def build_likelihood(self, min_variance):

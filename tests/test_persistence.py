@@ -134,6 +134,27 @@ def test_a_per_column_model_writes_no_variance_key(fitted):
     assert all("variance" not in block for block in fitted._columns.to_json()["blocks"])
 
 
+def test_the_encoder_input_bound_is_saved_and_older_models_read_unbounded(tmp_path, fitted, data):
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    assert [b["input_bound"] for b in fitted._columns.to_json()["blocks"]] == [3.0]
+    assert skvae.load(path).network_.likelihood.parts[0].input_bound == 3.0
+    # Files and pickles written before the bound existed have no such key or
+    # attribute: they keep reading the standardised values unbounded.
+    _rewrite(path, lambda document: document["columns"]["blocks"][0].pop("input_bound"))
+    old_file = skvae.load(path)
+    old_pickle = pickle.loads(pickle.dumps(fitted))
+    del old_pickle.network_.likelihood.parts[0].input_bound
+    del old_pickle._columns.blocks[0].input_bound
+    far = data * 1e3
+    for old in (old_file, old_pickle):
+        assert old.network_.likelihood.parts[0].input_bound is None
+        assert np.abs(old.transform(far)).max() > 10 * np.abs(fitted.transform(far)).max()
+    for method in ("transform", "score_samples"):
+        np.testing.assert_array_equal(
+            getattr(old_file, method)(data), getattr(old_pickle, method)(data))
+
+
 def test_feature_names_survive(tmp_path, data):
     frame = pd.DataFrame(data, columns=[f"f{i}" for i in range(5)])
     original = VAETransformer(max_iter=3, random_state=0).fit(frame)
