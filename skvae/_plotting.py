@@ -529,6 +529,10 @@ class ReconstructionDisplay:
         Images per row of the picture; more images wrap to further blocks.
     value_range : tuple of float, default=None
         Data values drawn as black and white; None means the images' range.
+        :meth:`from_estimator` sets it to the columns' own range (e.g. [0, 1]
+        for Bernoulli data), else to the range of the data shown (the clean
+        images when given), never of the reconstructions: values outside it
+        are drawn clipped.
 
     Attributes
     ----------
@@ -597,14 +601,17 @@ class ReconstructionDisplay:
                     f"for the first {n_images} rows."
                 )
         shape = resolve_image_shape(estimator, image_shape, estimator.n_features_in_)
-        arrays = [a for a in (X, reconstructions, clean) if a is not None]
+        # The colour scale is the data's (the clean images' when given): a
+        # reconstruction off that range is drawn clipped, and cannot wash out
+        # every other cell.
+        data = clean if clean is not None else X
         display = cls(
             X,
             reconstructions,
             image_shape=shape,
             clean=clean,
             n_cols=n_cols,
-            value_range=_value_range(estimator, *arrays),
+            value_range=_value_range(estimator, data),
         )
         return display.plot(ax=ax, **kwargs)
 

@@ -244,6 +244,25 @@ def test_denoising_picture_has_three_rows(vae, digits, tmp_path):
         ReconstructionDisplay.from_estimator(vae, noisy, X_clean=X[:5])
 
 
+def test_the_colour_scale_is_the_clean_images_not_a_wild_reconstruction(digits, tmp_path):
+    X = digits[0][:10].astype(np.float64)
+    gaussian = VAETransformer(latent_dim=2, max_iter=2, random_state=0).fit(digits[0])
+    assert gaussian._columns.display_range() is None  # no range of its own: the data's
+    real = gaussian.inverse_transform
+    gaussian.inverse_transform = lambda Z: np.where(np.arange(64) == 5, 40.0, real(Z))
+    noisy = np.clip(X + 0.3, 0, 1)
+    display = ReconstructionDisplay.from_estimator(gaussian, noisy, X_clean=X)
+    _render(display, tmp_path)
+    assert display.value_range == (X.min(), X.max())
+    # The clean cells keep their contrast: a lit pixel is drawn white, not the
+    # grey of 1 on a scale up to 40.
+    clean_cell = display.image_.get_array()[:8, :8]
+    np.testing.assert_allclose(clean_cell, X[0].reshape(8, 8) / X.max(), rtol=1e-6)
+    # Without clean images, the inputs' range.
+    plain = ReconstructionDisplay.from_estimator(gaussian, noisy)
+    assert plain.value_range == (noisy.min(), noisy.max())
+
+
 # ---------------------------------------------------------------- samples
 def test_samples_grid(vae, tmp_path):
     display = SamplesDisplay.from_estimator(vae, n_samples=25, n_cols=10, random_state=0)
