@@ -15,6 +15,7 @@ import pytest
 
 import skvae
 from skvae import VAEOutlierDetector, VAETransformer
+from skvae import _tables
 from tests._untrained import trained, untrained
 
 ESTIMATORS = [VAETransformer, VAEOutlierDetector]
@@ -67,6 +68,34 @@ def test_auto_follows_the_dtypes():
     # Integers with negative values are not counts.
     signed = pd.DataFrame({"delta": np.arange(-5, 5), "x": np.linspace(0.0, 1.0, 10)})
     assert _likelihoods(_fit(table=signed))["delta"] == "gaussian"
+
+
+def test_auto_gives_underdispersed_integers_a_gaussian():
+    # A negative binomial's variance is at least its mean: years (mean 2008,
+    # variance 0.67) and numbers of cylinders are not such counts.
+    rng = np.random.RandomState(0)
+    table = pd.DataFrame({
+        "year": rng.choice([2007, 2008, 2009], 300),
+        "cylinders": rng.choice([4, 6, 8], 300, p=[0.5, 0.2, 0.3]),
+        "visits": rng.poisson(1.0, 300),
+        "claims": rng.negative_binomial(2, 0.2, 300),
+        "x": rng.normal(size=300),
+    })
+    assert _likelihoods(_fit(table=table)) == {
+        "year": "gaussian", "cylinders": "gaussian", "visits": "negative_binomial",
+        "claims": "negative_binomial", "x": "gaussian",
+    }
+    # Poisson columns are taken for underdispersed about once in a thousand
+    # (the test's level), whatever their mean and length.
+    flagged = [
+        _tables._underdispersed(rng.poisson(mean, n))
+        for mean in (0.3, 1.0, 5.0, 50.0) for n in (20, 120, 1000) for _ in range(50)
+    ]
+    assert sum(flagged) <= 3  # of 600; expected 0.6
+    # Binary, constant and empty integer columns.
+    assert _tables._underdispersed(np.array([0, 1] * 50))
+    assert not _tables._underdispersed(np.zeros(10))
+    assert not _tables._underdispersed(np.array([3.0, np.nan]))
 
 
 def test_a_dict_names_columns_and_the_rest_follow_auto():
