@@ -254,15 +254,23 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         far from its training neighbours. 0 gives the plain ELBO. 4 was
         chosen in every fold of the ADBench cross-validation over data sets
         (both settings; see Notes).
-    n_neighbors : int, default=20
-        Neighbour whose distance makes the local-density term. With
-        anomalies in the training data a far neighbour is not another
-        anomaly: the unsupervised ADBench cross-validation chose 20 in two
-        folds of five and 10 in three, equal in mean ROC-AUC over the sets,
-        and 20 is the one that was never more than 0.10 below
-        IsolationForest on a set. On clean training data (only normal rows,
-        ADBench's semi-supervised setting) the nearest neighbour, 1, was
-        chosen in every fold.
+    n_neighbors : "auto" or int, default="auto"
+        Neighbour whose distance makes the local-density term; ``"auto"``
+        is 20, or 1 with ``novelty=True``. With anomalies in the training
+        data a far neighbour is not another anomaly: the unsupervised
+        ADBench cross-validation chose 20 in two folds of five and 10 in
+        three, equal in mean ROC-AUC over the sets, and 20 is the one that
+        was never more than 0.10 below IsolationForest on a set. On clean
+        training data (only normal rows, ADBench's semi-supervised setting)
+        the nearest neighbour, 1, was chosen in every fold.
+    novelty : bool, default=False
+        Whether the training data are clean (normal rows only), as in
+        :class:`~sklearn.neighbors.LocalOutlierFactor`'s novelty detection:
+        the detector then measures a row's distance to its nearest training
+        row (``n_neighbors="auto"`` becomes 1), the setting ADBench's
+        semi-supervised cross-validation chose in every fold. With
+        anomalies in the training data, keep False: the nearest training
+        row of an anomaly is then often another anomaly.
     n_threads : "auto", int or None, default="auto"
         CPU threads PyTorch uses, as in :class:`VAETransformer`: ``"auto"``
         gives one thread to networks under 200,000 parameters and every
@@ -304,8 +312,11 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
     neighbor_rows_ : ndarray of shape (n_samples, `n_features_in_`) or None
         The training rows divided by ``neighbor_scale_``, among which
         neighbours are searched. None when ``neighbor_weight=0``.
+    n_neighbors_ : int
+        The neighbour the local-density term uses: ``n_neighbors``, with
+        ``"auto"`` resolved (20, or 1 with ``novelty=True``).
     neighbor_offset_ : float
-        Median distance of a training row to its ``n_neighbors``-th nearest
+        Median distance of a training row to its ``n_neighbors_``-th nearest
         other training row.
     neighbor_nats_ : float
         Nats of score lost per unit of distance beyond ``neighbor_offset_``:
@@ -448,7 +459,8 @@ validation_kl_per_dimension_curve_ : list or None
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "neighbor_weight": [Interval(Real, 0, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "novelty": ["boolean"],
     }
 
     def __init__(
@@ -477,7 +489,8 @@ validation_kl_per_dimension_curve_ : list or None
         tol=1e-4,
         n_mc_samples=16,
         neighbor_weight=4.0,
-        n_neighbors=20,
+        n_neighbors="auto",
+        novelty=False,
         n_threads="auto",
         device="auto",
         warm_start=False,
@@ -508,6 +521,7 @@ validation_kl_per_dimension_curve_ : list or None
         self.n_mc_samples = n_mc_samples
         self.neighbor_weight = neighbor_weight
         self.n_neighbors = n_neighbors
+        self.novelty = novelty
         self.n_threads = n_threads
         self.device = device
         self.warm_start = warm_start
@@ -602,11 +616,15 @@ validation_kl_per_dimension_curve_ : list or None
         self.neighbor_scale_, self.neighbor_rows_ = None, None
         self.neighbor_offset_, self.neighbor_nats_ = 0.0, 0.0
         self._neighbor_tree = None
+        if self.n_neighbors == "auto":
+            self.n_neighbors_ = 1 if self.novelty else 20
+        else:
+            self.n_neighbors_ = int(self.n_neighbors)
         if self.neighbor_weight == 0:
             return None
         self.neighbor_scale_ = scale = _neighbor_scale(X)
         self.neighbor_rows_ = X / scale.astype(X.dtype)
-        k = min(self.n_neighbors, X.shape[0] - 1)
+        k = min(self.n_neighbors_, X.shape[0] - 1)
         if k < 1:  # a single training row: no other row to measure from
             return self._neighbor_distance(X)
         if np.isnan(self.neighbor_rows_).any():  # missing values: no KD-tree
@@ -619,7 +637,7 @@ validation_kl_per_dimension_curve_ : list or None
         others = distances[:, k]
         # The same query, read with the row counted among its neighbours, is
         # what _neighbor_distance(X) would compute for the training rows.
-        with_self = distances[:, min(self.n_neighbors, X.shape[0]) - 1]
+        with_self = distances[:, min(self.n_neighbors_, X.shape[0]) - 1]
         self.neighbor_offset_ = float(_percentiles(others, 50))
         # Spreads of 0 (duplicated rows: every distance, or every ELBO, alike)
         # fall back to one unit, a feature's interquartile range and one nat,
@@ -649,10 +667,11 @@ validation_kl_per_dimension_curve_ : list or None
         return np.where(np.isnan(penalty), 0.0, penalty)
 
     def _neighbor_distance(self, X):
-        """Distance of rows to their ``n_neighbors``-th training row (or None)."""
+        """Distance of rows to their ``n_neighbors_``-th training row (or None)."""
         if self.neighbor_rows_ is None:
             return None
-        k = min(self.n_neighbors, self.neighbor_rows_.shape[0])
+        # Models saved before n_neighbors_ existed had an integer n_neighbors.
+        k = min(getattr(self, "n_neighbors_", self.n_neighbors), self.neighbor_rows_.shape[0])
         rows = X / self.neighbor_scale_.astype(X.dtype)
         if np.isnan(rows).any() or np.isnan(self.neighbor_rows_).any():
             return _nan_euclidean_nearest(rows, self.neighbor_rows_, k)[:, k - 1]
