@@ -133,13 +133,15 @@ class ReferenceVAE(nn.Module):
     Gaussian decoder with a learned per-feature variance above a floor, on
     standardised data; the loss is the negative ELBO of the raw data (the
     log-Jacobian of the standardisation is added so that its value matches
-    skvae's). Its encoder reads ``b tanh(x / b)`` of the standardised values,
-    as skvae's does (``ENCODER_INPUT_BOUND``): one element-wise op.
+    skvae's). Where skvae bounds the encoder's input of near-constant columns
+    (``bounded``, a boolean mask; none in this script's data), it reads
+    ``b tanh(x / b)`` there too.
     """
 
-    def __init__(self, n_features, hidden, latent_dim, min_variance=1e-3, input_bound=3.0):
+    def __init__(self, n_features, hidden, latent_dim, min_variance=1e-3, input_bound=None,
+                 bounded=None):
         super().__init__()
-        self.input_bound = input_bound
+        self.input_bound, self.bounded = input_bound, bounded
         sizes = (n_features, *hidden)
         encoder = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -157,7 +159,12 @@ class ReferenceVAE(nn.Module):
 
     def loss(self, x, kl_weight, log_jacobian, eps=None):
         """Mean negative ELBO of a standardised batch ``x``."""
-        h = self.encoder(self.input_bound * torch.tanh(x / self.input_bound))
+        if self.input_bound is not None:
+            b = self.input_bound
+            x_in = torch.where(self.bounded, b * torch.tanh(x / b), x)
+        else:
+            x_in = x
+        h = self.encoder(x_in)
         mu, log_var = self.fc_mu(h), self.fc_log_var(h)
         if eps is None:
             eps = torch.randn_like(mu)
@@ -234,7 +241,8 @@ def check_same_loss(X, hidden, latent_dim, batch_size):
     net = vae.network_
     gaussian = net.likelihood.parts[0]
     ref = ReferenceVAE(
-        X.shape[1], hidden, latent_dim, gaussian.min_variance, gaussian.input_bound
+        X.shape[1], hidden, latent_dim, gaussian.min_variance, gaussian.input_bound,
+        getattr(gaussian, "bounded", None),
     )
     ref_linears = [m for m in ref.modules() if isinstance(m, nn.Linear)]
     net_linears = (

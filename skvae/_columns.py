@@ -16,6 +16,8 @@ NaN marks a missing value: the statistics and checks leave it out, and
 and a mask, the form in which the network reads them.
 """
 
+import warnings
+
 import numpy as np
 
 from . import _inference
@@ -35,14 +37,17 @@ from ._likelihoods import (
 # overflow. Data outside are refused with a ValueError (see check_representable).
 MAX_STANDARDIZED = 1e12
 # What the encoder of a (non-linear) model reads of a standardised Gaussian or
-# log-normal value x: ENCODER_INPUT_BOUND * tanh(x / ENCODER_INPUT_BOUND). A
-# column nearly constant in training has a tiny standard deviation, so that an
-# ordinary value there (a pixel that is almost always blank, then lit)
+# log-normal value x in a near-constant column (interquartile range 0 in
+# training: one value in over half the rows, such as a mostly blank pixel):
+# ENCODER_INPUT_BOUND * tanh(x / ENCODER_INPUT_BOUND). Such a column has a tiny
+# standard deviation, so that an ordinary value there (the pixel lit)
 # standardises to hundreds; unbounded, the encoder maps it to a code far
 # outside the prior, which decodes to values far outside the data (digits/16
 # with salt-and-pepper noise: |z| up to 170, "denoised" pixels from -27 to
-# 41). The likelihood still scores the value itself; only the encoder's view
-# is bounded. Chosen in benchmarks/tune_encoder_bound.py.
+# 41). Other columns are read as they are: bounding every column cost
+# heavy-tailed ones their tails. The likelihood still scores the value
+# itself; only the encoder's view is bounded. Chosen in
+# benchmarks/tune_encoder_bound.py.
 ENCODER_INPUT_BOUND = 3.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
@@ -73,6 +78,14 @@ def _standardisation(values):
     # Kept as the float32 values the network computes with, so that the
     # numpy-side checks and the torch side agree exactly.
     return shift.astype(np.float32).astype(np.float64), scale.astype(np.float32).astype(np.float64)
+
+
+def _near_constant(values):
+    """Columns with one value in over half their observed rows: interquartile range 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column with nothing observed
+        low, high = np.nanpercentile(values, [25, 75], axis=0)
+    return high - low == 0
 
 
 def _first_outside(X, columns, outside):
@@ -201,23 +214,45 @@ class GaussianColumns(ColumnBlock):
     ``variance`` is ``"column"`` (one learned variance per column) or
     ``"row"`` (a variance decoded from z for every row); see
     :class:`~skvae._likelihoods.GaussianLikelihood`. ``input_bound`` bounds
-    what the encoder reads of the standardised values (``ENCODER_INPUT_BOUND``
-    for models fitted since it exists; None, unbounded, for older files and
-    for linear models).
+    what the encoder reads of the standardised values of the columns in
+    ``bounded`` (positions in the block): ``ENCODER_INPUT_BOUND`` and the
+    near-constant columns for models fitted since it exists; None,
+    unbounded, for older files, for linear models and where no column is
+    near-constant.
     """
 
     name = "gaussian"
-    input_bound = None  # also what pickles of older models read
+    input_bound = bounded = None  # also what pickles of older models read
 
-    def __init__(self, columns, shift=None, scale=None, variance="column", input_bound=None):
+    def __init__(
+        self, columns, shift=None, scale=None, variance="column", input_bound=None, bounded=None
+    ):
         super().__init__(columns)
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.variance = variance
         self.input_bound = None if input_bound is None else float(input_bound)
+        self.bounded = None if bounded is None else [int(i) for i in bounded]
 
     def fit(self, X):
         self.shift, self.scale = _standardisation(X)
+        self.near_constant = _near_constant(X)
+
+    def set_input_bound(self, bound):
+        """Bound the encoder's view of the near-constant columns (None: of none).
+
+        Known right after :meth:`fit` only; a block with no near-constant
+        column stays unbounded.
+        """
+        near = getattr(self, "near_constant", None)
+        if bound is None or near is None or not near.any():
+            self.input_bound = self.bounded = None
+        else:
+            self.input_bound, self.bounded = float(bound), np.flatnonzero(near).tolist()
+
+    def _likelihood_options(self):
+        return dict(per_row=self.variance == "row", input_bound=self.input_bound,
+                    bounded=self.bounded)
 
     def location_scale(self):
         if self.shift is None:
@@ -236,9 +271,7 @@ class GaussianColumns(ColumnBlock):
         return None
 
     def build(self, min_variance):
-        return GaussianLikelihood(
-            len(self.columns), min_variance, self.variance == "row", self.input_bound
-        )
+        return GaussianLikelihood(len(self.columns), min_variance, **self._likelihood_options())
 
     def initialise(self, likelihood):
         """Copy the fitted standardisation into ``likelihood``'s buffers."""
@@ -252,7 +285,7 @@ class GaussianColumns(ColumnBlock):
         if self.variance != "column":  # written only when set: older files read as before
             document["variance"] = self.variance
         if self.input_bound is not None:  # the same: older files read unbounded
-            document["input_bound"] = self.input_bound
+            document.update(input_bound=self.input_bound, bounded=self.bounded)
         return document
 
     @classmethod
@@ -263,6 +296,7 @@ class GaussianColumns(ColumnBlock):
             document.get("scale"),
             document.get("variance", "column"),
             document.get("input_bound"),
+            document.get("bounded"),
         )
 
 
@@ -350,9 +384,7 @@ class LogNormalColumns(GaussianColumns):
         return np.full(n, _FLOAT32_TINY), np.full(n, _FLOAT32_MAX)
 
     def build(self, min_variance):
-        return LogNormalLikelihood(
-            len(self.columns), min_variance, self.variance == "row", self.input_bound
-        )
+        return LogNormalLikelihood(len(self.columns), min_variance, **self._likelihood_options())
 
 
 class _CountColumns(ColumnBlock):
@@ -811,10 +843,13 @@ class ColumnDescription:
         return self
 
     def set_encoder_input_bound(self, bound):
-        """Bound what the encoder reads of every Gaussian and log-normal block (None: not)."""
+        """Bound what the encoder reads of near-constant Gaussian and log-normal columns.
+
+        None bounds none. Called right after :meth:`fit`.
+        """
         for block in self.blocks:
             if isinstance(block, GaussianColumns):
-                block.input_bound = None if bound is None else float(bound)
+                block.set_input_bound(bound)
         return self
 
     def build_likelihood(self, min_variance):

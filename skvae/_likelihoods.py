@@ -103,11 +103,17 @@ class GaussianLikelihood(nn.Module):
     has_expected_log_prob = True
     input_bound = None  # what pickles of models fitted before the bound existed read
 
-    def __init__(self, n_columns, min_variance, per_row=False, input_bound=None):
+    def __init__(self, n_columns, min_variance, per_row=False, input_bound=None, bounded=None):
         super().__init__()
         self.n_columns = self.n_inputs = n_columns
         self.per_row = bool(per_row)
         self.input_bound = None if input_bound is None else float(input_bound)
+        # Positions of the columns whose encoder input is bounded: a list, not
+        # a buffer (the column description saves it; the network's buffers are
+        # allocated empty before loading).
+        self.bounded = None
+        if self.input_bound is not None:
+            self.bounded = list(range(n_columns)) if bounded is None else [int(i) for i in bounded]
         self.n_outputs = 2 * n_columns if self.per_row else n_columns
         self.min_variance = float(min_variance)
         if self.per_row:
@@ -141,18 +147,29 @@ class GaussianLikelihood(nn.Module):
     def encoder_input(self, x_t, mask=None):
         """The standardised values, bounded; a missing one is given as 0, the training mean.
 
-        With ``input_bound`` ``b``, the encoder reads ``b tanh(x / b)``: close
-        to ``x`` within a standard deviation or so of the training mean, and
-        never beyond ``b``. A column that was (nearly) constant in training
-        has a tiny scale, so an ordinary value there standardises to
-        hundreds; unbounded, such an input sends the code far outside the
-        prior (see ``ENCODER_INPUT_BOUND`` in ``_columns``). The likelihood
-        still scores the value itself: only what the encoder reads is bounded.
+        With ``input_bound`` ``b``, the encoder reads ``b tanh(x / b)`` of the
+        columns in ``bounded`` (the near-constant ones): close to ``x``
+        within a standard deviation or so of the training mean, and never
+        beyond ``b``. A column that was nearly constant in training has a
+        tiny scale, so an ordinary value there standardises to hundreds;
+        unbounded, such an input sends the code far outside the prior (see
+        ``ENCODER_INPUT_BOUND`` in ``_columns``). The likelihood still scores
+        the value itself: only what the encoder reads is bounded.
         """
         x_t = _masked(x_t, mask)
         if self.input_bound is None:
             return x_t
-        return self.input_bound * torch.tanh(x_t / self.input_bound)
+        bound = self.input_bound
+        return torch.where(self._bounded_mask(x_t.device), bound * torch.tanh(x_t / bound), x_t)
+
+    def _bounded_mask(self, device):
+        """``bounded`` as a boolean mask over the columns, on ``device`` (cached)."""
+        mask = getattr(self, "_mask", None)
+        if mask is None or mask.device != device:
+            mask = torch.zeros(self.n_columns, dtype=torch.bool, device=device)
+            mask[self.bounded] = True
+            self._mask = mask
+        return mask
 
     def location(self, decoded):
         """The mean of p(x|z) in the standardised space: ``(..., n_columns)``."""

@@ -134,25 +134,40 @@ def test_a_per_column_model_writes_no_variance_key(fitted):
     assert all("variance" not in block for block in fitted._columns.to_json()["blocks"])
 
 
-def test_the_encoder_input_bound_is_saved_and_older_models_read_unbounded(tmp_path, fitted, data):
+def test_the_encoder_input_bound_is_saved_and_older_models_read_unbounded(tmp_path, data):
+    # Column 2 is near-constant (one value in most rows): its encoder input is
+    # bounded, the others' are not.
+    X = data.copy()
+    X[:, 2] = np.where(np.arange(len(X)) % 10 == 0, 1.0, 0.0)
+    fitted = VAETransformer(
+        latent_dim=2, hidden_layer_sizes=(16, 8), max_iter=5, random_state=0
+    ).fit(X)
+    block = fitted._columns.to_json()["blocks"][0]
+    assert (block["input_bound"], block["bounded"]) == (3.0, [2])
     path = tmp_path / "m.safetensors"
     skvae.save(fitted, path)
-    assert [b["input_bound"] for b in fitted._columns.to_json()["blocks"]] == [3.0]
-    assert skvae.load(path).network_.likelihood.parts[0].input_bound == 3.0
-    # Files and pickles written before the bound existed have no such key or
-    # attribute: they keep reading the standardised values unbounded.
-    _rewrite(path, lambda document: document["columns"]["blocks"][0].pop("input_bound"))
+    loaded = skvae.load(path)
+    assert loaded.network_.likelihood.parts[0].bounded == [2]
+    far = X.copy()
+    far[:, 2] = 1e3
+    far_codes = np.abs(fitted.transform(far)).max()
+    np.testing.assert_array_equal(loaded.transform(far), fitted.transform(far))
+    # Files and pickles written before the bound existed have no such keys or
+    # attributes: they keep reading the standardised values unbounded.
+    def as_old(document):
+        for key in ("input_bound", "bounded"):
+            document["columns"]["blocks"][0].pop(key)
+
+    _rewrite(path, as_old)
     old_file = skvae.load(path)
     old_pickle = pickle.loads(pickle.dumps(fitted))
-    del old_pickle.network_.likelihood.parts[0].input_bound
-    del old_pickle._columns.blocks[0].input_bound
-    far = data * 1e3
+    for old in (old_pickle.network_.likelihood.parts[0], old_pickle._columns.blocks[0]):
+        del old.input_bound
     for old in (old_file, old_pickle):
         assert old.network_.likelihood.parts[0].input_bound is None
-        assert np.abs(old.transform(far)).max() > 10 * np.abs(fitted.transform(far)).max()
+        assert np.abs(old.transform(far)).max() > 10 * far_codes
     for method in ("transform", "score_samples"):
-        np.testing.assert_array_equal(
-            getattr(old_file, method)(data), getattr(old_pickle, method)(data))
+        np.testing.assert_array_equal(getattr(old_file, method)(X), getattr(old_pickle, method)(X))
 
 
 def test_feature_names_survive(tmp_path, data):
