@@ -82,9 +82,7 @@ def _standardisation(values):
 
 def _near_constant(values):
     """Columns with one value in over half their observed rows: interquartile range 0."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a column with nothing observed
-        low, high = np.nanpercentile(values, [25, 75], axis=0)
+    low, high = observed_percentiles(values, [25, 75], axis=0)
     return high - low == 0
 
 
@@ -132,6 +130,15 @@ def column_mean_std(X):
 def observed_min_max(X, axis=None):
     """Minimum and maximum of the values of ``X`` that are not NaN (NaN where there are none)."""
     return np.fmin.reduce(X, axis=axis), np.fmax.reduce(X, axis=axis)
+
+
+def observed_percentiles(values, q, axis=None):
+    """``np.percentile``, leaving NaN out where there is any (NaN where all are)."""
+    if not np.isnan(values).any():
+        return np.percentile(values, q, axis=axis)
+    with warnings.catch_warnings():  # a feature or a set with nothing observed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(values, q, axis=axis)
 
 
 class ColumnBlock:

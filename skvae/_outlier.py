@@ -1,6 +1,5 @@
 """VAEOutlierDetector: the VAE as a scikit-learn outlier detector."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseVAE
 from ._state import keep_state_on_error
-from ._columns import column_mean_std, observed_min_max
+from ._columns import column_mean_std, observed_min_max, observed_percentiles
 from ._tables import like_input
 
 # Test inputs are winsorised to the training range widened by this many
@@ -33,7 +32,7 @@ def _neighbor_scale(X):
     distance most of its power; see ``benchmarks/results/adbench_cv_*.md``.)
     Missing values (NaN) are left out; a feature with no observed value gets 1.
     """
-    q1, q3 = _percentiles(X, [25, 75], axis=0)
+    q1, q3 = observed_percentiles(X, [25, 75], axis=0)
     iqr = q3 - q1
     std = _NORMAL_IQR_PER_STD * column_mean_std(X)[1]
     low, high = observed_min_max(X, axis=0)
@@ -57,20 +56,12 @@ def _overflow_free_distance(rows, center):
 
 def _spread(values, fallback):
     """Interquartile range of ``values``, else their standard deviation, else ``fallback``."""
-    low, high = _percentiles(values, [25, 75])  # NaN (a row with nothing observed) left out
+    # NaN (a row with nothing observed) left out
+    low, high = observed_percentiles(values, [25, 75])
     if high > low:
         return float(high - low)
     std = _std(values)
     return std if std > 0 else fallback
-
-
-def _percentiles(values, q, axis=None):
-    """``np.percentile``, leaving NaN out where there is any (NaN where all are)."""
-    if not np.isnan(values).any():
-        return np.percentile(values, q, axis=axis)
-    with warnings.catch_warnings():  # a feature or a set with nothing observed
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanpercentile(values, q, axis=axis)
 
 
 def _std(values):
@@ -560,13 +551,15 @@ validation_kl_per_dimension_curve_ : list or None
             feature_offsets = np.median(per_feature, axis=0)
         else:
             per_feature = self._feature_terms(per_feature, penalty, observed)
-            feature_offsets = _percentiles(np.where(observed, per_feature, np.nan), 50, axis=0)
+            feature_offsets = observed_percentiles(
+                np.where(observed, per_feature, np.nan), 50, axis=0
+            )
             feature_offsets = np.nan_to_num(feature_offsets)  # 0 for an empty feature
         if self.contamination == "auto":
-            q1, q3 = _percentiles(scores, [25, 75])
+            q1, q3 = observed_percentiles(scores, [25, 75])
             offset = q1 - 1.5 * (q3 - q1)
         else:
-            offset = _percentiles(scores, 100 * self.contamination)
+            offset = observed_percentiles(scores, 100 * self.contamination)
         self.clip_low_, self.clip_high_ = clip_low, clip_high
         self.feature_offsets_ = feature_offsets
         self.offset_ = float(offset)
@@ -638,7 +631,7 @@ validation_kl_per_dimension_curve_ : list or None
         # The same query, read with the row counted among its neighbours, is
         # what _neighbor_distance(X) would compute for the training rows.
         with_self = distances[:, min(self.n_neighbors_, X.shape[0]) - 1]
-        self.neighbor_offset_ = float(_percentiles(others, 50))
+        self.neighbor_offset_ = float(observed_percentiles(others, 50))
         # Spreads of 0 (duplicated rows: every distance, or every ELBO, alike)
         # fall back to one unit, a feature's interquartile range and one nat,
         # so that a row far from the training rows is still penalised.
