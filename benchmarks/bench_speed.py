@@ -134,14 +134,16 @@ class ReferenceVAE(nn.Module):
     standardised data; the loss is the negative ELBO of the raw data (the
     log-Jacobian of the standardisation is added so that its value matches
     skvae's). Where skvae bounds the encoder's input of near-constant columns
-    (``bounded``, a boolean mask; none in this script's data), it reads
+    (``bounded``, their positions; none in this script's data), it reads
     ``b tanh(x / b)`` there too.
     """
 
     def __init__(self, n_features, hidden, latent_dim, min_variance=1e-3, input_bound=None,
-                 bounded=None):
+                 bounded=()):
         super().__init__()
-        self.input_bound, self.bounded = input_bound, bounded
+        self.input_bound = input_bound
+        self.bounded = torch.zeros(n_features, dtype=torch.bool)
+        self.bounded[list(bounded or ())] = True
         sizes = (n_features, *hidden)
         encoder = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -242,7 +244,7 @@ def check_same_loss(X, hidden, latent_dim, batch_size):
     gaussian = net.likelihood.parts[0]
     ref = ReferenceVAE(
         X.shape[1], hidden, latent_dim, gaussian.min_variance, gaussian.input_bound,
-        getattr(gaussian, "bounded", None),
+        gaussian.bounded,
     )
     ref_linears = [m for m in ref.modules() if isinstance(m, nn.Linear)]
     net_linears = (
