@@ -48,6 +48,7 @@ from ._progress import EpochProgress
 from ._state import keep_state_on_error
 from ._threads import resolve_n_threads, torch_threads
 from ._warnings import PosteriorCollapseWarning, warn
+from ._weight_decay import check_weight_decay_auto, fit_choosing_weight_decay
 from ._training import (
     TermMeans,
     TrainingState,
@@ -110,7 +111,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions({"constant", "adaptive"})],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "weight_averaging": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "warm_start": ["boolean"],
@@ -243,6 +244,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         ``_validate_training_data``); a continued fit keeps the fitted one,
         widening its training range to ``X``.
         """
+        if self.weight_decay == "auto" and self._starts_afresh(incremental):
+            if not incremental:
+                return fit_choosing_weight_decay(self, X, columns)
+            check_weight_decay_auto(self, incremental)
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])
@@ -329,6 +334,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             learning_rate=float(self.learning_rate),
         )
 
+    def _weight_decay(self):
+        """The decay of the steps: the number given, or the one "auto" chose (weight_decay_)."""
+        return self.weight_decay_ if self.weight_decay == "auto" else self.weight_decay
+
     def _gaussian_variance(self):
         """How Gaussian and log-normal columns get their variance: "column" or "row"."""
         return "column"
@@ -368,7 +377,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         state = self._training_state
         early_stopping = validation is not None
         trained, average = self._trained_network()
-        optimizer = make_optimizer(trained.parameters(), state.learning_rate, self.weight_decay)
+        optimizer = make_optimizer(trained.parameters(), state.learning_rate, self._weight_decay())
         if state.optimizer_state is not None:
             optimizer.load_state_dict(state.optimizer_state)
         device = train.values.device
@@ -389,7 +398,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         converged = interrupted = False
         try:
             for _ in range(1 if incremental else self.max_iter):
-                set_step_settings(optimizer, state.learning_rate, self.weight_decay)
+                set_step_settings(optimizer, state.learning_rate, self._weight_decay())
                 kl_weight = kl_weight_at(self.n_iter_, self.beta, warmup_epochs)
                 parts = TermMeans()
                 loss = run_epoch(
@@ -437,7 +446,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                     )
                     break
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = self._interrupted = True
             warn("Training interrupted by the user; keeping the model trained so far.")
         finally:
             progress.close()

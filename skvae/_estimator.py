@@ -138,14 +138,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         scikit-learn's MLP does with ``learning_rate="adaptive"``. The small
         steps at the end refine the best model instead of ending on it.
         ``"constant"``: stop at the first plateau.
-    weight_decay : float, default=0.0
+    weight_decay : float or "auto", default=0.0
         Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every Adam
         step also shrinks each weight by ``learning_rate * weight_decay``,
         apart from the gradient step. It regularises a network that would
         otherwise fit its few training rows too closely (held-out ELBO well
         below the training ELBO); choose it on held-out data, e.g. with
-        :class:`~sklearn.model_selection.GridSearchCV` and ``score``. 0 is
-        plain Adam.
+        :class:`~sklearn.model_selection.GridSearchCV` and ``score``, or let
+        ``"auto"`` choose it as ``RidgeCV`` chooses ``alpha``: one fit per
+        decay of 0, 0.1, 0.2, 0.5 and 1 (five times the time of one fit),
+        each on the same training rows and from the same initial weights,
+        and the model kept is the one with the best ELBO on the validation
+        rows that early stopping holds out (``weight_decay_``; needs
+        ``early_stopping=True``, and ``partial_fit`` a number). 0 is plain
+        Adam.
     weight_averaging : float in [0, 1), default=0.99
         Decay of the exponential moving average of the weights kept as the
         model (Polyak averaging): after every Adam step the average moves
@@ -225,6 +231,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         differ slightly from ``score`` on the same rows.
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the ones kept.
+    weight_decay_ : float
+        The decay the model was trained with, chosen by
+        ``weight_decay="auto"``; only with ``"auto"``.
+    weight_decay_scores_ : ndarray of shape (5,)
+        With ``weight_decay="auto"``: the best validation ELBO of each
+        candidate decay (0, 0.1, 0.2, 0.5, 1), -inf for a fit that reached
+        no finite one, NaN for one not run (a search stopped by Ctrl-C).
     reconstruction_loss_curve_ : list of float
         The loss's first part after each epoch: the reconstruction loss
         -E_q[log p(x|z)], nats per sample, averaged over the epoch's rows.

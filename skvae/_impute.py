@@ -129,8 +129,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Adam's initial step size.
     learning_rate_schedule : {"constant", "adaptive"}, default="adaptive"
         As in :class:`VAETransformer`.
-    weight_decay : float, default=0.0
-        Decoupled weight decay (AdamW).
+    weight_decay : float or "auto", default=0.0
+        Decoupled weight decay (AdamW); ``"auto"`` chooses it on the
+        validation rows of ``early_stopping=True``, as in
+        :class:`VAETransformer`.
     weight_averaging : float in [0, 1), default=0.99
         Decay of the moving average of the weights kept as the model.
     early_stopping : bool, default=False
@@ -174,6 +176,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Mean validation ELBO (of the observed entries) after each epoch.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+    weight_decay_ : float
+        The decay chosen by ``weight_decay="auto"``; only with ``"auto"``.
+    weight_decay_scores_ : ndarray of shape (5,)
+        With ``weight_decay="auto"``: the best validation ELBO of each
+        candidate decay, as in :class:`VAETransformer`.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

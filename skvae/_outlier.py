@@ -210,9 +210,10 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         ``"adaptive"`` divides the step size by 5 at a plateau, at most
         twice, before stopping, as in :class:`VAETransformer`; ``"constant"``
         stops at the first plateau.
-    weight_decay : float, default=0.0
+    weight_decay : float or "auto", default=0.0
         Decoupled weight decay of the Adam steps (AdamW), as in
-        :class:`VAETransformer`. 0 is plain Adam.
+        :class:`VAETransformer`; ``"auto"`` chooses it on the validation
+        rows of early stopping, as there. 0 is plain Adam.
     weight_averaging : float in [0, 1), default=0.0
         Decay of an exponential moving average of the weights kept as the
         model, as in :class:`VAETransformer`. Off by default here: the
@@ -327,6 +328,11 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         the fixed scoring draws, as in :class:`VAETransformer`.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+    weight_decay_ : float
+        The decay chosen by ``weight_decay="auto"``; only with ``"auto"``.
+    weight_decay_scores_ : ndarray of shape (5,)
+        With ``weight_decay="auto"``: the best validation ELBO of each
+        candidate decay, as in :class:`VAETransformer`.
     reconstruction_loss_curve_ : list of float
         The loss's first part after each epoch: the reconstruction loss
         -E_q[log p(x|z)], nats per sample, averaged over the epoch's rows.
