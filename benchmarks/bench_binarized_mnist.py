@@ -94,6 +94,11 @@ def parse_args():
     )
     parser.add_argument("--eval-only", action="store_true", help="load --model, skip fit")
     parser.add_argument(
+        "--device", default=None, choices=["auto", "cpu", "cuda"],
+        help="where to train, or with --eval-only to score (default: 'auto' with --conv, "
+        "else 'cpu')",
+    )
+    parser.add_argument(
         "--elbo-draws", type=int, default=128, help="n_mc_samples used to score the ELBO"
     )
     parser.add_argument("--verbose", type=int, default=1)
@@ -107,9 +112,16 @@ def parse_args():
     return args
 
 
-def load_model(path):
+def load_model(path, device="cpu"):
     """The saved estimator at ``path``; the one place that reads a saved model."""
-    return skvae.load(path)
+    return skvae.load(path, device=device)
+
+
+def resolve_device(args):
+    device = args.device or ("auto" if args.conv else "cpu")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def save_model(vae, path):
@@ -152,7 +164,7 @@ def main():
 
     record_path = model_path.with_suffix(".json")  # written by this script when it trains
     if args.eval_only:
-        vae = load_model(model_path)
+        vae = load_model(model_path, resolve_device(args))
         record = json.loads(record_path.read_text()) if record_path.exists() else {}
     else:
         vae = VAETransformer(
@@ -173,7 +185,7 @@ def main():
             # The MLP's recipe pins one CPU thread; the convolutional network is
             # large enough for every core, or a GPU where there is one.
             n_threads=n_threads(args),
-            device="auto" if args.conv else "cpu",
+            device=resolve_device(args),
             random_state=args.random_state,
             verbose=args.verbose,
         )

@@ -44,6 +44,8 @@ Usage (from the project root)::
     PYTHONPATH=. python benchmarks/bench_time_to_quality.py --datasets tuning \\
         --skvae-params '{"batch_size": 256}'
     PYTHONPATH=. python benchmarks/bench_time_to_quality.py --quick  # smoke test, seconds
+    PYTHONPATH=. python benchmarks/bench_time_to_quality.py --datasets bmnist-10k --device cuda \
+        --plain-autocast bf16   # on a GPU (scripts/gpu_checks.sh runs the GPU rows)
 
 Writes ``benchmarks/results/time_to_quality.{md,csv}`` (or under ``--out-dir``)
 and the plain loop's per-epoch curves in ``time_to_quality_curves.csv``, after
@@ -52,6 +54,7 @@ directory is ``--data-dir``, else ``$SKVAE_DATA_DIR``, else ``../shared/data``.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -261,9 +264,20 @@ class PlainVAE(nn.Module):
         return (kl - self.log_px(x, z)).mean()
 
 
-def run_plain(spec, X_train, X_heldout, seed, noise, max_epochs, patience, log):
-    """Train the plain loop; return its per-epoch curve (training seconds only)."""
+def run_plain(spec, X_train, X_heldout, seed, noise, max_epochs, patience, log, device="cpu",
+              batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, autocast=None):
+    """Train the plain loop; return its per-epoch curve (training seconds only).
+
+    On a GPU (``device="cuda"``) the data sit on the device from the start,
+    as a user would put them, and the clock waits for the device
+    (``torch.cuda.synchronize``) before each reading. ``autocast="bf16"``
+    runs the forward passes under ``torch.autocast`` in bfloat16, the loss
+    and the optimiser in float32.
+    """
     torch.manual_seed(seed)  # the user's way: one global seed
+    device = torch.device(device)
+    clock = _device_clock(device)
+    start = clock()
     start = time.perf_counter()
     log_jacobian = 0.0
     if spec.likelihood == "gaussian":
@@ -271,11 +285,13 @@ def run_plain(spec, X_train, X_heldout, seed, noise, max_epochs, patience, log):
         X_train = scaler.transform(X_train).astype(np.float32)
         X_heldout = scaler.transform(X_heldout).astype(np.float32)
         log_jacobian = -float(np.log(scaler.scale_).sum())
-    x_train = torch.from_numpy(np.ascontiguousarray(X_train))
-    x_heldout = torch.from_numpy(np.ascontiguousarray(X_heldout))
-    model = PlainVAE(X_train.shape[1], spec.hidden, spec.latent, spec.likelihood)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    seconds = time.perf_counter() - start
+    x_train = torch.from_numpy(np.ascontiguousarray(X_train)).to(device)
+    x_heldout = torch.from_numpy(np.ascontiguousarray(X_heldout)).to(device)
+    model = PlainVAE(X_train.shape[1], spec.hidden, spec.latent, spec.likelihood).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    seconds = clock() - start
+    cast = (torch.autocast(device.type, dtype=torch.bfloat16) if autocast == "bf16"
+            else contextlib.nullcontext())
 
     def log_px(x, z):
         return model.log_px(x, z) + log_jacobian
@@ -283,17 +299,18 @@ def run_plain(spec, X_train, X_heldout, seed, noise, max_epochs, patience, log):
     n_rows = x_train.shape[0]
     curve, best, since_best = [], -math.inf, 0
     for epoch in range(1, max_epochs + 1):
-        start = time.perf_counter()
+        start = clock()
         model.train()
-        total = torch.zeros(())
-        for batch in torch.randperm(n_rows).split(BATCH_SIZE):
-            loss = model.loss(x_train[batch])
+        total = torch.zeros((), device=device)
+        for batch in torch.randperm(n_rows, device=device).split(batch_size):
+            with cast:
+                loss = model.loss(x_train[batch])
             optimizer.zero_grad()
-            loss.backward()
+            loss.float().backward()
             optimizer.step()
-            total += loss.detach() * len(batch)
+            total += loss.detach().float() * len(batch)
         train_loss = total.item() / n_rows
-        seconds += time.perf_counter() - start  # the evaluation below is not timed
+        seconds += clock() - start  # the evaluation below is not timed
         model.eval()
         elbo = heldout_elbo(model.encode, log_px, x_heldout, noise)
         elbo = elbo if math.isfinite(elbo) else -math.inf
@@ -309,6 +326,18 @@ def run_plain(spec, X_train, X_heldout, seed, noise, max_epochs, patience, log):
     return pd.DataFrame(curve)
 
 
+def _device_clock(device):
+    """``time.perf_counter``, after waiting for the device's queued work on a GPU."""
+    if device.type != "cuda":
+        return time.perf_counter
+
+    def clock():
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    return clock
+
+
 def time_to_quality(curve, tolerance):
     """Best ELBO, and the first epoch (and its training seconds) within tolerance of it."""
     best = curve["elbo"].max()
@@ -317,18 +346,20 @@ def time_to_quality(curve, tolerance):
 
 
 # --------------------------------------------------------------------- skvae
-def run_skvae(spec, X_train, X_heldout, seed, params, noise):
+def run_skvae(spec, X_train, X_heldout, seed, params, noise, device="cpu"):
     vae = VAETransformer(
         spec.latent,
         hidden_layer_sizes=spec.hidden,
         likelihood=spec.likelihood,
         random_state=seed,
+        device=device,
     ).set_params(**params)
+    clock = _device_clock(torch.device(device))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        start = time.perf_counter()
+        start = clock()
         vae.fit(X_train)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
     hit_cap = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     score = vae.score(X_heldout)
     elbo = skvae_elbo(vae, X_heldout, noise)
@@ -342,13 +373,14 @@ def run_skvae(spec, X_train, X_heldout, seed, params, noise):
 
 
 # ---------------------------------------------------------------------- main
-def warm_up():
+def warm_up(device="cpu", autocast=None):
     """One tiny run of each contender, untimed: PyTorch's first-call costs land here."""
     X = np.random.RandomState(0).uniform(size=(256, 8)).astype(np.float32)
     spec = Spec(None, (16,), 2, "gaussian", 0.1, 1)
     noise = torch.zeros((1, 64, 2))
-    run_plain(spec, X, X[:64], 0, noise, max_epochs=1, patience=1, log=False)
-    run_skvae(spec, X, X[:64], 0, {"max_iter": 1}, noise)
+    run_plain(spec, X, X[:64], 0, noise, max_epochs=1, patience=1, log=False, device=device,
+              autocast=autocast)
+    run_skvae(spec, X, X[:64], 0, {"max_iter": 1}, noise, device=device)
 
 
 def parse_args(argv=None):
@@ -373,6 +405,16 @@ def parse_args(argv=None):
         f"{MIN_PATIENCE} epochs and {PATIENCE_STEPS} Adam steps)",
     )
     parser.add_argument("--eval-draws", type=int, default=16, help="latent draws per held-out row")
+    parser.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"],
+        help="where both contenders train (skvae's device parameter; the plain loop's tensors)",
+    )
+    parser.add_argument("--plain-batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--plain-learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument(
+        "--plain-autocast", default=None, choices=["bf16"],
+        help="the plain loop's forward passes under torch.autocast in bfloat16",
+    )
     parser.add_argument(
         "--data-dir", default=None, help="folder holding adbench/ and binarized_mnist/"
     )
@@ -413,7 +455,7 @@ def main(argv=None):
     default_threads = torch.get_num_threads()
     folder = data_dir(args.data_dir)
 
-    warm_up()
+    warm_up(args.device, args.plain_autocast)
     rows, curves = [], []
     for dataset in args.datasets:
         spec = DATASETS[dataset]
@@ -426,13 +468,15 @@ def main(argv=None):
             generator=torch.Generator().manual_seed(EVAL_SEED),
         )
         max_epochs = 3 if args.quick else (args.max_plain_epochs or spec.max_plain_epochs)
-        steps_per_epoch = math.ceil(X_train.shape[0] / BATCH_SIZE)
+        steps_per_epoch = math.ceil(X_train.shape[0] / args.plain_batch_size)
         patience = args.plain_patience or max(
             MIN_PATIENCE, math.ceil(PATIENCE_STEPS / steps_per_epoch)
         )
         torch.set_num_threads(default_threads)
         curve = run_plain(
-            spec, X_train, X_heldout, args.seed, noise, max_epochs, patience, not args.quick
+            spec, X_train, X_heldout, args.seed, noise, max_epochs, patience, not args.quick,
+            device=args.device, batch_size=args.plain_batch_size,
+            learning_rate=args.plain_learning_rate, autocast=args.plain_autocast,
         )
         best, best_epoch, epochs, seconds = time_to_quality(curve, spec.tolerance)
         print(
@@ -440,7 +484,9 @@ def main(argv=None):
             f"at epoch {epochs}, {seconds:.1f} s",
             flush=True,
         )
-        fitted = run_skvae(spec, X_train, X_heldout, args.seed, skvae_params, noise)
+        fitted = run_skvae(
+            spec, X_train, X_heldout, args.seed, skvae_params, noise, device=args.device
+        )
         torch.set_num_threads(default_threads)
         print(
             f"  skvae: {fitted['elbo']:.3f} after {fitted['epochs']} epochs, "
@@ -492,6 +538,12 @@ TABLE_COLUMNS = [
 ]
 
 
+def _device_name(device):
+    if device == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
 def write_results(rows, curves, out_dir, name, command, threads, skvae_params, args):
     frame = pd.DataFrame(rows)
     speedups = frame["speed-up"]
@@ -521,7 +573,8 @@ def write_results(rows, curves, out_dir, name, command, threads, skvae_params, a
         "",
         "Plain loop: float32 tensors, StandardScaler on the training rows for the Gaussian "
         "decoder (its log-Jacobian added to the ELBO), torch.randperm batches of "
-        f"{BATCH_SIZE}, torch.optim.Adam(lr={LEARNING_RATE}) with default flags "
+        f"{args.plain_batch_size}, torch.optim.Adam(lr={args.plain_learning_rate}) with "
+        "default flags "
         "(foreach/fused unset), ReLU MLPs, learned per-feature log-variance; evaluated "
         f"every epoch, stopped after {args.plain_patience or 'max(25 epochs, 2000 steps)'} "
         "epochs without a gain of tolerance/10, or at the cap. "
@@ -529,6 +582,9 @@ def write_results(rows, curves, out_dir, name, command, threads, skvae_params, a
         f"likelihood, random_state={args.seed}), other parameters at their defaults; "
         f"overrides: {params}.",
         "",
+        f"Device: {_device_name(args.device)}"
+        + (", the plain loop's forward passes under bf16 autocast" if args.plain_autocast
+           else "") + ". "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
         f"plain loop on PyTorch's default thread count ({threads}), skvae on its own default "
         "(`n_threads`). Data rows fixed by seed 0 (subsamples, 70/30 splits; binarised "
