@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.preprocessing import StandardScaler
 
 MECHANISMS = ("mcar50", "mcar20", "mnar")
@@ -36,6 +36,8 @@ def load(name, data_dir=None):
         X = load_breast_cancer().data
     elif name == "wine":
         X = load_wine().data
+    elif name == "diabetes":  # its X is already centred and scaled; standardised again below
+        X = load_diabetes().data
     elif name in ADBENCH:
         folder = Path(data_dir or os.environ.get("SKVAE_DATA_DIR", DEFAULT_DATA_DIR))
         path = folder / "adbench" / f"{ADBENCH[name]}.npz"

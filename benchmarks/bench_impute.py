@@ -5,7 +5,9 @@ al., 2021), as ``_impute_data.py`` implements it: each data set is
 standardised, entries are removed, each imputer is fitted on the incomplete
 data and fills it in, and the score is the mean squared error over the
 removed entries in standardised units (lower is better), mean and spread
-over five masks (seeds 0 to 4) per mechanism:
+over five masks (seeds 0 to 4) per mechanism, on scikit-learn's
+``load_breast_cancer``, ``load_wine`` and ``load_diabetes`` (its X) and on
+ADBench's yeast (``../shared/data/adbench``, ``--data-dir``):
 
 * ``MCAR 50%``, ``MCAR 20%``: entries removed completely at random;
 * ``MNAR``: in half of the columns (chosen by the seed) every value above
@@ -28,12 +30,15 @@ importance-weighted bound, ``n_train_importance_samples``) was chosen by
 ``load_wine``'s table is not out of sample for ``VAEImputer``;
 ``load_breast_cancer`` (report masks 0 to 4) is, as far as its masks go.
 
+Over the data sets, table ``impute_ranks`` gives each imputer's rank per
+data set and mechanism and their mean.
+
 For ``VAEImputer`` at 50% MCAR the script also measures the coverage of
 its multiple imputations: the share of the removed true values inside the
 central 90% interval of 20 draws of ``sample_imputations`` (table
 ``impute_coverage``).
 
-Usage (from the project root; about 15 minutes on one core)::
+Usage (from the project root; about 20 minutes on one core)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute.py
     # after more peer results: merge them into the tables without fitting again
@@ -59,6 +64,7 @@ from _data import RESULTS_DIR, add_output_options, output_dir, write_table  # no
 
 from skvae import VAEImputer  # noqa: E402
 
+DATASETS = ("breast_cancer", "wine", "diabetes", "yeast")
 MECHANISM_NAMES = {"mcar50": "MCAR 50%", "mcar20": "MCAR 20%", "mnar": "MNAR"}
 N_DRAWS = 20  # multiple imputations for the coverage
 LEVEL = 0.9
@@ -143,9 +149,46 @@ def summary(runs, mechanisms):
     return table[["missing", "rank", "imputer", "mse", "mse_std", "masks", "seconds", "run by"]]
 
 
+def mean_ranks(tables):
+    """Each imputer's rank per (data set, mechanism), and their mean over the cells it ran in."""
+    ranks = pd.concat(
+        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
+    ).pivot_table(index="imputer", columns=["data", "missing"], values="rank", sort=False)
+    ranks.columns = [f"{data} {missing}" for data, missing in ranks.columns]
+    cells = ranks.notna().sum(axis=1)
+    complete = ranks.loc[:, ranks.notna().all(axis=0)]  # the cells every imputer ran in
+    table = ranks.assign(**{
+        "mean rank": ranks.mean(axis=1),
+        "cells": cells,
+        "mean rank where all ran": complete.mean(axis=1) if complete.shape[1] else np.nan,
+        "cells where all ran": complete.shape[1],
+    })
+    return table.sort_values(["mean rank where all ran", "mean rank"]).reset_index()
+
+
+def write_ranks(tables, command, out_dir):
+    table = mean_ranks(tables)
+    write_table(
+        table,
+        "impute_ranks",
+        "Imputers' ranks by mean MSE, per data set and missingness",
+        notes=[
+            "Rank of each imputer by its mean MSE over the masks, within each data set and "
+            "mechanism (1 = lowest error), from the tables impute_<data>.md; 'mean rank' "
+            "averages an imputer's ranks over the cells it ran in ('cells'); a peer that did "
+            "not run in a cell has no rank there, and the others' ranks there are among "
+            "fewer imputers, so the fair comparison is 'mean rank where all ran', over the "
+            "cells in which every imputer ran.",
+            f"Command: `{command}`",
+        ],
+        digits=2,
+        out_dir=out_dir,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["breast_cancer", "wine"])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--mechanisms", nargs="+", default=list(data.MECHANISMS),
                         choices=list(data.MECHANISMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -161,9 +204,9 @@ def main():
     datasets = args.datasets[:1] if args.quick else args.datasets
     out_dir = output_dir(args)
     command = "PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute.py"
-    if args.datasets != ["breast_cancer", "wine"]:
+    if args.datasets != list(DATASETS):
         command += " --datasets " + " ".join(args.datasets)
-    coverages = []
+    coverages, tables = [], {}
     for name in datasets:
         if args.from_runs:
             runs = pd.read_csv(Path(args.from_runs) / f"impute_{name}_runs.csv")
@@ -189,8 +232,9 @@ def main():
             notes.append("Not out of sample for VAEImputer: its defaults were set on load_wine "
                          "(and load_digits), and tune_impute.py chose its training objective "
                          "on load_wine masks with other seeds.")
+        tables[name] = summary(runs, args.mechanisms)
         write_table(
-            summary(runs, args.mechanisms),
+            tables[name],
             f"impute_{name}",
             f"Imputation error on standardised {name} (MSE over the removed entries)",
             notes=[
@@ -206,6 +250,9 @@ def main():
             out_dir=out_dir,
         )
         runs.to_csv(Path(out_dir) / f"impute_{name}_runs.csv", index=False)
+    if len(tables) > 1:
+        write_ranks(tables, command + (f" --from-runs {args.from_runs}" if args.from_runs
+                                       else ""), out_dir)
     if not coverages:
         return
     covered = pd.concat(coverages, ignore_index=True)

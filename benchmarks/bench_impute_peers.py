@@ -110,7 +110,23 @@ def score(name, X, mechanism, seed, quick, latent=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         filled = impute(X_missing)
-    return data.mse(filled, X, removed), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    error = data.mse(filled, X, removed)
+    if not quick:
+        check_not_mean_fill(name, filled, X_missing, removed)
+    return error, seconds
+
+
+def check_not_mean_fill(name, filled, X_missing, removed):
+    """Refuse a peer whose imputations are the column means: broken, not weak.
+
+    hyperimpute's ``ice``, ``missforest`` and ``hyperimpute`` return the mean
+    fill silently under pandas 3 (see the issue); such a run must not pass
+    for a weak result.
+    """
+    means = np.broadcast_to(np.nanmean(X_missing, axis=0), X_missing.shape)
+    if np.allclose(filled[removed], means[removed], atol=1e-6):
+        raise RuntimeError(f"{name} returned the mean fill: the peer is broken in this venv.")
 
 
 def tune(args, out_dir):
