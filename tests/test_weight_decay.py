@@ -57,6 +57,13 @@ def test_auto_refuses_fits_without_a_validation_split_and_keeps_the_fitted_state
         fitted.set_params(weight_decay="auto", early_stopping=False).fit(X)
     np.testing.assert_array_equal(fitted.transform(X), before)
     assert not hasattr(fitted, "weight_decay_")
+    # A model fitted with a number has no chosen decay to continue with.
+    fitted.set_params(early_stopping=True, warm_start=True)
+    with pytest.raises(ValueError, match="fitted with weight_decay set to a number"):
+        fitted.fit(X)
+    with pytest.raises(ValueError, match="fitted with weight_decay set to a number"):
+        fitted.partial_fit(X)
+    np.testing.assert_array_equal(fitted.transform(X), before)
 
 
 def test_auto_continues_with_the_chosen_decay_and_survives_saving(X, tmp_path):
