@@ -53,6 +53,7 @@ SCRIPTS = [
     Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_coverage.md"]),
     Smoke("bench_impute_peers.py", ["impute_peers_breast_cancer.md"]),  # no hyperimpute: stand-in
     Smoke("tune_impute.py", ["impute_tuning.md", "impute_tuning_runs.csv"]),
+    Smoke("bench_impute_tables.py", ["impute_tables.md", "impute_tables_runs.csv"]),
     Smoke(
         "tune_encoder_bound.py", ["encoder_bound_tuning.md", "encoder_bound_tuning_runs.csv"],
         data="adbench",
