@@ -245,16 +245,10 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         widening its training range to ``X``.
         """
         if self.weight_decay == "auto":
-            if self._starts_afresh(incremental):
-                if not incremental:
-                    return fit_choosing_weight_decay(self, X, columns)
-                check_weight_decay_auto(self, incremental)
-            elif not hasattr(self, "weight_decay_"):
-                raise ValueError(
-                    "weight_decay='auto' chooses the decay when a fit starts afresh; this "
-                    "model was fitted with weight_decay set to a number, so warm_start and "
-                    "partial_fit continue with that number: set it back, or fit afresh."
-                )
+            afresh = self._starts_afresh(incremental)
+            check_weight_decay_auto(self, incremental, afresh)
+            if afresh:
+                return fit_choosing_weight_decay(self, X, columns)
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         check_float32_range(X)
         image_shape = self._check_image_shape(X.shape[1])

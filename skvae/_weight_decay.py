@@ -28,8 +28,21 @@ WEIGHT_DECAYS = (0.0, 0.1, 0.2, 0.5, 1.0)
 _INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
-def check_weight_decay_auto(estimator, incremental):
-    """Refuse ``weight_decay="auto"`` where there is no validation split to choose on."""
+def check_weight_decay_auto(estimator, incremental, afresh):
+    """Refuse ``weight_decay="auto"`` where it has nothing to choose on or continue with.
+
+    A fresh fit needs the validation split of ``fit`` with early stopping; a
+    continued one (``warm_start``, ``partial_fit``) needs the decay an
+    earlier "auto" fit chose.
+    """
+    if not afresh:
+        if not hasattr(estimator, "weight_decay_"):
+            raise ValueError(
+                "weight_decay='auto' chooses the decay when a fit starts afresh; this "
+                "model was fitted with weight_decay set to a number, so warm_start and "
+                "partial_fit continue with that number: set it back, or fit afresh."
+            )
+        return
     if incremental:
         raise ValueError(
             "weight_decay='auto' chooses the decay on the validation rows of fit; "
@@ -51,9 +64,9 @@ def fit_choosing_weight_decay(estimator, X, columns):
     description (``BaseVAE._validate_training_data``). Sets ``weight_decay_``
     and ``weight_decay_scores_`` (the best validation ELBO of each of
     ``WEIGHT_DECAYS``, -inf for a fit that ended without a finite one)
-    besides the chosen fit's attributes.
+    besides the chosen fit's attributes. The caller has checked the
+    settings (:func:`check_weight_decay_auto`).
     """
-    check_weight_decay_auto(estimator, incremental=False)
     seed = estimator.random_state
     if not isinstance(seed, Integral):  # None or a RandomState: one draw for all of them
         seed = int(check_random_state(seed).randint(2**31 - 1))
