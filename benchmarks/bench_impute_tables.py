@@ -53,13 +53,14 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _impute_data as data  # noqa: E402
 import _synthetic_tables as tables  # noqa: E402
 from _data import add_output_options, output_dir, write_table  # noqa: E402
 
 from skvae import VAEImputer  # noqa: E402
 
 TABLES = ("penguins", "credit", "carseats")
-MECHANISMS = {"mcar20": 0.2, "mcar50": 0.5}
+MECHANISMS = ("mcar20", "mcar50")  # the MCAR masks of _impute_data.mask
 IMPUTERS = ("VAEImputer", "SimpleImputer", "IterativeImputer", "KNNImputer",
             "IterativeImputer(ExtraTrees)")
 
@@ -83,15 +84,6 @@ def quick_table(n=120, seed=0):
         "height": 170 + 10 * size + rng.normal(size=n),
         "weight": 70 + 8 * size + rng.normal(size=n),
     })
-
-
-def remove(frame, rate, seed):
-    """Boolean mask of the removed entries (MCAR), no row left empty."""
-    rng = np.random.RandomState(seed)
-    removed = rng.uniform(size=frame.shape) < rate
-    empty = np.flatnonzero(removed.all(axis=1))
-    removed[empty, rng.randint(frame.shape[1], size=empty.size)] = False
-    return removed
 
 
 def with_holes(frame, removed):
@@ -153,7 +145,7 @@ def impute(name, holes, seed, location, scale, quick):
     return from_codes(filled, holes, location, scale)
 
 
-def scores(filled, frame, removed, location, scale):
+def scores(filled, frame, removed, scale):
     """(numeric MSE in standard deviations, categorical error rate) over the removed entries."""
     squared, wrong = [], []
     for j, column in enumerate(frame.columns):
@@ -181,7 +173,8 @@ def run(names, mechanisms, seeds, quick, data_dir):
         scale = frame[numeric].astype(float).std(ddof=0)
         for mechanism in mechanisms:
             for seed in seeds:
-                removed = remove(frame, MECHANISMS[mechanism], seed)
+                # MCAR draws depend on the table's shape alone: those of bench_impute.py
+                removed = data.mask(np.empty(frame.shape), mechanism, seed)
                 holes = with_holes(frame, removed)
                 for name in IMPUTERS:
                     start = time.perf_counter()
@@ -189,7 +182,7 @@ def run(names, mechanisms, seeds, quick, data_dir):
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         filled = impute(name, holes, seed, location, scale, quick)
                     seconds = time.perf_counter() - start
-                    mse, error_rate = scores(filled, frame, removed, location, scale)
+                    mse, error_rate = scores(filled, frame, removed, scale)
                     rows.append(dict(table=table, mechanism=mechanism, seed=seed, imputer=name,
                                      numeric_mse=mse, categorical_error=error_rate,
                                      seconds=seconds))
