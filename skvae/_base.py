@@ -265,7 +265,9 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         if afresh:
             if columns is None:
                 columns = self._column_description(X.shape[1])
-            self._initialize(X_fit, hidden_layer_sizes, image_shape, init_seed, columns)
+            self._initialize(
+                X_fit, hidden_layer_sizes, image_shape, init_seed, columns, incremental
+            )
             self._columns.fit_range(X)
             self._training_state = self._new_training_state(spec, training_seed)
         else:
@@ -291,8 +293,14 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
         self.training_dtype_ = X.dtype
         return self
 
-    def _initialize(self, X_fit, hidden_layer_sizes, image_shape, init_seed, columns):
-        """Build the network for ``columns`` and reset the fitted curves and counters."""
+    def _initialize(
+        self, X_fit, hidden_layer_sizes, image_shape, init_seed, columns, incremental=False
+    ):
+        """Build the network for ``columns`` and reset the fitted curves and counters.
+
+        ``incremental``: started by ``partial_fit``, whose first batch need
+        not show every value a column takes.
+        """
         device = _resolve_device(self.device)
         generator = torch.Generator().manual_seed(init_seed)
         with torch_threads(None):
@@ -301,6 +309,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
             # A linear model is factor analysis: its encoder stays linear.
             linear = image_shape is None and not len(hidden_layer_sizes)
             columns.set_encoder_input_bound(None if linear else _columns.ENCODER_INPUT_BOUND)
+            columns.set_constant_columns(not incremental)
             for hint in columns.hints(X_fit):
                 warn(hint, UserWarning)
             network = self._empty_network(X_fit.shape[1], hidden_layer_sizes, image_shape, columns)

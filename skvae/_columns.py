@@ -86,6 +86,12 @@ def _near_constant(values):
     return high - low == 0
 
 
+def _constant(values):
+    """Columns that take one value in every observed row (not those with none observed)."""
+    low, high = observed_min_max(values, axis=0)
+    return low == high
+
+
 def _first_outside(X, columns, outside):
     """(row, column) of X's first value where ``outside`` (of X[:, columns]) holds."""
     row, j = np.argwhere(outside)[0]
@@ -225,14 +231,18 @@ class GaussianColumns(ColumnBlock):
     ``bounded`` (positions in the block): ``ENCODER_INPUT_BOUND`` and the
     near-constant columns for models fitted since it exists; None,
     unbounded, for older files, for linear models and where no column is
-    near-constant.
+    near-constant. ``constant`` (positions in the block) lists the columns
+    that took one value in every training row, whose mean and variance the
+    likelihood fixes in closed form; None for older files and where the
+    model was started by ``partial_fit`` (see :meth:`set_constant`).
     """
 
     name = "gaussian"
-    input_bound = bounded = None  # also what pickles of older models read
+    input_bound = bounded = constant = None  # also what pickles of older models read
 
     def __init__(
-        self, columns, shift=None, scale=None, variance="column", input_bound=None, bounded=None
+        self, columns, shift=None, scale=None, variance="column", input_bound=None, bounded=None,
+        constant=None,
     ):
         super().__init__(columns)
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
@@ -240,10 +250,25 @@ class GaussianColumns(ColumnBlock):
         self.variance = variance
         self.input_bound = None if input_bound is None else float(input_bound)
         self.bounded = None if bounded is None else [int(i) for i in bounded]
+        self.constant = None if not constant else [int(i) for i in constant]
 
     def fit(self, X):
         self.shift, self.scale = _standardisation(X)
         self.near_constant = _near_constant(X)
+        self.observed_constant = _constant(X)
+
+    def set_constant(self, fixed):
+        """Fix the columns constant in training at their value (``fixed``), or learn them.
+
+        Known right after :meth:`fit` only. ``fit`` sees every training row
+        and fixes them; the first ``partial_fit`` sees one batch, in which a
+        column can be constant by chance (a rare flag), so they are learnt.
+        """
+        constant = getattr(self, "observed_constant", None)
+        if not fixed or constant is None or not constant.any():
+            self.constant = None
+        else:
+            self.constant = np.flatnonzero(constant).tolist()
 
     def set_input_bound(self, bound):
         """Bound the encoder's view of the near-constant columns (None: of none).
@@ -259,7 +284,7 @@ class GaussianColumns(ColumnBlock):
 
     def _likelihood_options(self):
         return dict(per_row=self.variance == "row", input_bound=self.input_bound,
-                    bounded=self.bounded)
+                    bounded=self.bounded, constant=self.constant)
 
     def location_scale(self):
         if self.shift is None:
@@ -293,6 +318,8 @@ class GaussianColumns(ColumnBlock):
             document["variance"] = self.variance
         if self.input_bound is not None:  # the same: older files read unbounded
             document.update(input_bound=self.input_bound, bounded=self.bounded)
+        if self.constant is not None:  # the same: older files learn every column
+            document["constant"] = self.constant
         return document
 
     @classmethod
@@ -304,6 +331,7 @@ class GaussianColumns(ColumnBlock):
             document.get("variance", "column"),
             document.get("input_bound"),
             document.get("bounded"),
+            document.get("constant"),
         )
 
 
@@ -857,6 +885,16 @@ class ColumnDescription:
         for block in self.blocks:
             if isinstance(block, GaussianColumns):
                 block.set_input_bound(bound)
+        return self
+
+    def set_constant_columns(self, fixed):
+        """Fix (``fixed``) or learn the Gaussian and log-normal columns constant in training.
+
+        Called right after :meth:`fit`.
+        """
+        for block in self.blocks:
+            if isinstance(block, GaussianColumns):
+                block.set_constant(fixed)
         return self
 
     def build_likelihood(self, min_variance):

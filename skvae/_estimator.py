@@ -124,7 +124,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         the density: each feature adds at most ``-0.5 * log(2 * pi *
         min_variance)`` nats (3.7 at the default). Nearly collinear features
         need a low floor: factor analysis puts some noise variances of
-        standardised ``load_breast_cancer`` below 1e-5 of the feature's.
+        standardised ``load_breast_cancer`` below 1e-5 of the feature's. A
+        feature that takes one value in every training row is fitted in
+        closed form by ``fit``: its mean is that value and its variance the
+        floor (``FactorAnalysis``'s floor is 1e-12).
     max_iter : int, default=400
         Maximum number of epochs.
     batch_size : int, default=128

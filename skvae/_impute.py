@@ -113,7 +113,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Epochs of linear KL warm-up.
     min_variance : float, default=1e-4
         Floor of the Gaussian decoder's variance, in units of each
-        feature's variance.
+        feature's variance; a feature constant in training gets its value as
+        mean and the floor as variance, as in :class:`VAETransformer`.
     max_iter : int, default=500
         Maximum number of epochs; without early stopping, the number of
         epochs (training stops earlier only when the training loss stops

@@ -178,7 +178,8 @@ class VAEOutlierDetector(OutlierMixin, BaseVAE):
         collapsing early in training.
     min_variance : float, default=1e-3
         Floor of the Gaussian decoder's variance, in units of each feature's
-        training variance.
+        training variance; a feature constant in training gets its value as
+        mean and the floor as variance, as in :class:`VAETransformer`.
     max_iter : int, default=8
         Maximum number of epochs (:class:`VAETransformer` runs 400). The
         ADBench cross-validation over data sets chose 8 epochs with the

@@ -170,6 +170,32 @@ def test_the_encoder_input_bound_is_saved_and_older_models_read_unbounded(tmp_pa
         np.testing.assert_array_equal(getattr(old_file, method)(X), getattr(old_pickle, method)(X))
 
 
+def test_the_constant_columns_are_saved_and_older_models_learn_them(tmp_path, data):
+    X = data.copy()
+    X[:, 3] = 7.5  # one value in every training row: fixed at it, at the variance floor
+    fitted = VAETransformer(
+        latent_dim=2, hidden_layer_sizes=(16, 8), max_iter=5, random_state=0
+    ).fit(X)
+    assert fitted._columns.to_json()["blocks"][0]["constant"] == [3]
+    path = tmp_path / "m.safetensors"
+    skvae.save(fitted, path)
+    loaded = skvae.load(path)
+    assert loaded.network_.likelihood.parts[0].constant == [3]
+    _assert_same_model(loaded, fitted, X)
+    # Files and pickles written before had no such key or attribute: the
+    # column's mean and variance are the decoder's and the learnt ones.
+    _rewrite(path, lambda document: document["columns"]["blocks"][0].pop("constant"))
+    old_file = skvae.load(path)
+    old_pickle = pickle.loads(pickle.dumps(fitted))
+    for old in (old_pickle.network_.likelihood.parts[0], old_pickle._columns.blocks[0]):
+        del old.constant
+    for old in (old_file, old_pickle):
+        assert old.network_.likelihood.parts[0].constant is None
+        assert np.all(old.inverse_transform(old.transform(X))[:, 3] != 7.5)
+    for method in ("transform", "score_samples"):
+        np.testing.assert_array_equal(getattr(old_file, method)(X), getattr(old_pickle, method)(X))
+
+
 def test_feature_names_survive(tmp_path, data):
     frame = pd.DataFrame(data, columns=[f"f{i}" for i in range(5)])
     original = VAETransformer(max_iter=3, random_state=0).fit(frame)
