@@ -27,12 +27,19 @@ Imputers (each fitted on the table with holes, seeded by the mask's seed):
   scikit-learn's imputers take numbers only, so each categorical column is
   given as its category codes (NaN where missing) and each imputed code is
   rounded to the nearest category, numeric columns standardised first (for
-  KNN's distances), the usual way to use them on such a table.
+  KNN's distances), the usual way to use them on such a table;
+* hyperimpute's missForest, MIWAE and HyperImpute, given the table as
+  scikit-learn's imputers are: ``bench_impute_tables_peers.py`` runs them in
+  hyperimpute's own venv, on the same masks, and writes
+  ``impute_tables_peers*.csv``, which this script merges into its table
+  (the ``run by`` column says which script produced each row).
 
 Usage (from the project root; a few minutes on one core)::
 
     bash scripts/fetch_bench_data.sh    # once
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute_tables.py
+    # after more peer results: merge them into the table without fitting again
+    PYTHONPATH=. python benchmarks/bench_impute_tables.py --from-runs benchmarks/results
     PYTHONPATH=. python benchmarks/bench_impute_tables.py --quick --out-dir /tmp/q  # smoke run
 
 Writes ``impute_tables.md`` and ``.csv`` (means per table, mechanism and
@@ -55,9 +62,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _impute_data as data  # noqa: E402
 import _synthetic_tables as tables  # noqa: E402
-from _data import add_output_options, output_dir, write_table  # noqa: E402
-
-from skvae import VAEImputer  # noqa: E402
+from _data import RESULTS_DIR, add_output_options, output_dir, write_table  # noqa: E402
 
 TABLES = ("penguins", "credit", "carseats")
 MECHANISMS = ("mcar20", "mcar50")  # the MCAR masks of _impute_data.mask
@@ -118,8 +123,24 @@ def from_codes(filled, like, location, scale):
     return pd.DataFrame(out)
 
 
+def prepared(table, quick, data_dir):
+    """The table (categories for its Yes/No columns) and its numeric columns' means and stds."""
+    frame = quick_table() if quick else categorical(tables.load(table, data_dir))
+    numeric = [c for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    location = frame[numeric].astype(float).mean()
+    scale = frame[numeric].astype(float).std(ddof=0)
+    return frame, location, scale
+
+
+def removed_entries(frame, mechanism, seed):
+    """The mask: MCAR draws depend on the table's shape alone, those of bench_impute.py."""
+    return data.mask(np.empty(frame.shape), mechanism, seed)
+
+
 def impute(name, holes, seed, location, scale, quick):
     if name == "VAEImputer":
+        from skvae import VAEImputer  # here: bench_impute_tables_peers.py runs without skvae
+
         return VAEImputer(likelihood="auto", random_state=seed, n_threads=1,
                           **({"max_iter": 5} if quick else {})).fit_transform(holes)
     if name == "SimpleImputer":
@@ -166,15 +187,10 @@ def scores(filled, frame, removed, scale):
 def run(names, mechanisms, seeds, quick, data_dir):
     rows = []
     for table in names:
-        frame = quick_table() if quick else categorical(tables.load(table, data_dir))
-        numeric = [c for c in frame.columns
-                   if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
-        location = frame[numeric].astype(float).mean()
-        scale = frame[numeric].astype(float).std(ddof=0)
+        frame, location, scale = prepared(table, quick, data_dir)
         for mechanism in mechanisms:
             for seed in seeds:
-                # MCAR draws depend on the table's shape alone: those of bench_impute.py
-                removed = data.mask(np.empty(frame.shape), mechanism, seed)
+                removed = removed_entries(frame, mechanism, seed)
                 holes = with_holes(frame, removed)
                 for name in IMPUTERS:
                     start = time.perf_counter()
@@ -198,17 +214,42 @@ def main():
                         choices=list(MECHANISMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-dir", default=None, help="folder with the wheels")
+    parser.add_argument("--peers-dir", default=str(RESULTS_DIR),
+                        help="folder with impute_tables_peers*.csv (not read with --quick)")
+    parser.add_argument("--from-runs", default=None, metavar="DIR",
+                        help="read this script's impute_tables_runs.csv from DIR instead of "
+                        "fitting (to merge peer results that came later)")
     add_output_options(parser)
     args = parser.parse_args()
     names = ["quick"] if args.quick else args.tables
     seeds = args.seeds[:1] if args.quick else args.seeds
     mechanisms = args.mechanisms[:1] if args.quick else args.mechanisms
     out_dir = output_dir(args)
-    runs = run(names, mechanisms, seeds, args.quick, args.data_dir)
+    command = "PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute_tables.py"
+    if args.from_runs:
+        runs = pd.read_csv(Path(args.from_runs) / "impute_tables_runs.csv")
+        if "run by" in runs:  # runs written before the peers had none: all this script's
+            runs = runs[runs["run by"] == "bench_impute_tables.py"]
+        runs = runs.assign(**{"run by": "bench_impute_tables.py"})
+    else:
+        runs = run(names, mechanisms, seeds, args.quick, args.data_dir)
+        runs["run by"] = "bench_impute_tables.py"
+    notes = [f"Command: `{command}` (rows run by bench_impute_tables.py)"
+             + (" QUICK SMOKE RUN: a tiny table built in code; the figures mean nothing."
+                if args.quick else "")]
+    if args.from_runs:
+        notes.append(f"Table rebuilt from those rows with `PYTHONPATH=. python "
+                     f"benchmarks/bench_impute_tables.py --from-runs {args.from_runs}`.")
+    if not args.quick:
+        peers, peer_notes = peer_runs(names, mechanisms, seeds, args.peers_dir)
+        if len(peers):
+            runs = pd.concat([runs, peers.assign(**{"run by": "bench_impute_tables_peers.py"})],
+                             ignore_index=True)
+            notes += peer_notes
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     runs.to_csv(Path(out_dir) / "impute_tables_runs.csv", index=False)
     table = (
-        runs.groupby(["table", "mechanism", "imputer"], sort=False)
+        runs.groupby(["table", "mechanism", "imputer", "run by"], sort=False)
         .agg(numeric_mse=("numeric_mse", "mean"), numeric_mse_std=("numeric_mse", "std"),
              categorical_error=("categorical_error", "mean"),
              categorical_error_std=("categorical_error", "std"),
@@ -228,13 +269,26 @@ def main():
             "category (lower is better for both). scikit-learn's imputers get category "
             "codes, rounded back to the nearest category; seconds per fit and transform on "
             "one CPU thread (wall time on a shared machine: rough).",
-            "Command: `PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_impute_tables.py`"
-            + (" QUICK SMOKE RUN: a tiny table built in code; the figures mean nothing."
-               if args.quick else ""),
+            *notes,
         ],
         digits=4,
         out_dir=out_dir,
     )
+
+
+def peer_runs(names, mechanisms, seeds, peers_dir):
+    """The rows of ``bench_impute_tables_peers.py`` for these masks, and notes naming them."""
+    frames, notes = [], []
+    for path in sorted(Path(peers_dir).glob("impute_tables_peers*.csv")):
+        runs = pd.read_csv(path)
+        frames.append(runs[runs["table"].isin(names) & runs["mechanism"].isin(mechanisms)
+                           & runs["seed"].isin(seeds)])
+        markdown = path.with_suffix(".md")
+        commands = [line[len("Command: "):] for line in markdown.read_text().splitlines()
+                    if line.startswith("Command:")] if markdown.exists() else []
+        notes += [f"Command: {command} (rows run by bench_impute_tables_peers.py, read from "
+                  f"{path.name})." for command in commands]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
 
 
 if __name__ == "__main__":

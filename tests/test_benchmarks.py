@@ -54,6 +54,7 @@ SCRIPTS = [
     Smoke("bench_impute_peers.py", ["impute_peers_breast_cancer.md"]),  # no hyperimpute: stand-in
     Smoke("tune_impute.py", ["impute_tuning.md", "impute_tuning_runs.csv"]),
     Smoke("bench_impute_tables.py", ["impute_tables.md", "impute_tables_runs.csv"]),
+    Smoke("bench_impute_tables_peers.py", ["impute_tables_peers.md"]),  # stand-in as above
     Smoke(
         "tune_encoder_bound.py", ["encoder_bound_tuning.md", "encoder_bound_tuning_runs.csv"],
         data="adbench",
