@@ -12,9 +12,10 @@ TensorFlow and pins its own scikit-learn), never the project's::
 The masks are those of ``bench_impute.py`` (``_impute_data.py``: the same
 data set, mechanism and seed give the same removed entries), and so is the
 score: the mean squared error over the removed entries in standardised
-units. The results go to ``benchmarks/results/impute_peers_<data>.csv`` (and
-``.md``, with the command; ``impute_peers_<data>_<imputers>-<mechanisms>``
-for a subset), which ``bench_impute.py`` merges into its table.
+units, and the downstream score of ``_impute_data.downstream``. The
+results go to ``benchmarks/results/impute_peers_<data>.csv`` (and ``.md``,
+with the command; ``impute_peers_<data>_<imputers>-<mechanisms>`` for a
+subset), which ``bench_impute.py`` merges into its table.
 
 The peers, through ``hyperimpute.plugins.imputers.Imputers().get(name)``,
 each seeded with the mask's seed and one torch thread:
@@ -114,7 +115,7 @@ def score(name, X, mechanism, seed, quick, latent=None):
     error = data.mse(filled, X, removed)
     if not quick:
         check_not_mean_fill(name, filled, X_missing, removed)
-    return error, seconds
+    return error, seconds, filled
 
 
 def check_not_mean_fill(name, filled, X_missing, removed):
@@ -136,7 +137,7 @@ def tune(args, out_dir):
         X = data.load(name, args.data_dir)
         X = X[:80] if args.quick else X
         for latent in (10, "p-1"):
-            error, seconds = score("miwae", X, "mcar50", seed, args.quick, latent)
+            error, seconds, _ = score("miwae", X, "mcar50", seed, args.quick, latent)
             rows.append(dict(data=name, seed=seed, latent=str(latent), mse=error,
                              seconds=seconds))
             print(f"{name} mask {seed} miwae latent {latent}: MSE {error:.4f} "
@@ -183,11 +184,13 @@ def main():
         for mechanism in args.mechanisms:
             for seed in seeds:
                 for imputer in args.imputers:
-                    error, seconds = score(imputer, X, mechanism, seed, args.quick)
+                    error, seconds, filled = score(imputer, X, mechanism, seed, args.quick)
+                    downstream = data.downstream(filled, name, len(X))
                     rows.append(dict(data=name, mechanism=mechanism, seed=seed,
-                                     imputer=imputer, mse=error, seconds=seconds))
-                    print(f"{name} {mechanism} mask {seed} {imputer}: MSE {error:.4f} "
-                          f"({seconds:.1f} s)", flush=True)
+                                     imputer=imputer, mse=error, downstream=downstream,
+                                     seconds=seconds))
+                    print(f"{name} {mechanism} mask {seed} {imputer}: MSE {error:.4f}, "
+                          f"downstream {downstream} ({seconds:.1f} s)", flush=True)
         command = (
             "OMP_NUM_THREADS=1 /tmp/venv-hyper/bin/python benchmarks/bench_impute_peers.py "
             f"--datasets {name} --mechanisms {' '.join(args.mechanisms)} "
