@@ -198,13 +198,19 @@ def run(names, mechanisms, seeds, quick, data_dir):
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         filled = impute(name, holes, seed, location, scale, quick)
                     seconds = time.perf_counter() - start
-                    mse, error_rate = scores(filled, frame, removed, scale)
-                    rows.append(dict(table=table, mechanism=mechanism, seed=seed, imputer=name,
-                                     numeric_mse=mse, categorical_error=error_rate,
-                                     seconds=seconds))
-                    print(f"{table} {mechanism} mask {seed} {name}: numeric MSE {mse:.4f}, "
-                          f"categorical error {error_rate:.4f} ({seconds:.1f} s)", flush=True)
+                    rows.append(scored(filled, frame, removed, scale, seconds,
+                                       table=table, mechanism=mechanism, seed=seed,
+                                       imputer=name))
     return pd.DataFrame(rows)
+
+
+def scored(filled, frame, removed, scale, seconds, **where):
+    """One run's row (``where``: table, mechanism, seed, imputer) with its scores, printed."""
+    mse, error_rate = scores(filled, frame, removed, scale)
+    print(f"{where['table']} {where['mechanism']} mask {where['seed']} {where['imputer']}: "
+          f"numeric MSE {mse:.4f}, categorical error {error_rate:.4f} ({seconds:.1f} s)",
+          flush=True)
+    return dict(where, numeric_mse=mse, categorical_error=error_rate, seconds=seconds)
 
 
 def main():

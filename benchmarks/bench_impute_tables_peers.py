@@ -59,13 +59,9 @@ def run(names, mechanisms, seeds, peers, quick, data_dir):
                     seconds = time.perf_counter() - start
                     if not quick:
                         check_not_mean_fill(name, filled, X_missing, removed)
-                    mse, error_rate = bench.scores(
-                        bench.from_codes(filled, holes, location, scale), frame, removed, scale)
-                    rows.append(dict(table=table, mechanism=mechanism, seed=seed, imputer=name,
-                                     numeric_mse=mse, categorical_error=error_rate,
-                                     seconds=seconds))
-                    print(f"{table} {mechanism} mask {seed} {name}: numeric MSE {mse:.4f}, "
-                          f"categorical error {error_rate:.4f} ({seconds:.1f} s)", flush=True)
+                    rows.append(bench.scored(
+                        bench.from_codes(filled, holes, location, scale), frame, removed, scale,
+                        seconds, table=table, mechanism=mechanism, seed=seed, imputer=name))
     return pd.DataFrame(rows)
 
 

@@ -79,6 +79,26 @@ def _rewrite(path, change):
         file.write(save_tensors(tensors, metadata={"skvae": json.dumps(document)}))
 
 
+def _written_before(path, fitted, keys):
+    """The model saved at ``path`` as a file and a pickle from before ``keys`` existed.
+
+    The file loses the keys of its first column block; the pickle's first
+    likelihood part and block lose the attributes that have a class default
+    (what an older pickle, which never set them, reads).
+    """
+    def as_old(document):
+        for key in keys:
+            document["columns"]["blocks"][0].pop(key)
+
+    _rewrite(path, as_old)
+    old_pickle = pickle.loads(pickle.dumps(fitted))
+    for old in (old_pickle.network_.likelihood.parts[0], old_pickle._columns.blocks[0]):
+        for key in keys:
+            if hasattr(type(old), key):
+                delattr(old, key)
+    return skvae.load(path), old_pickle
+
+
 # ------------------------------------------------------------- round trips
 @pytest.mark.parametrize(
     "params",
@@ -154,15 +174,7 @@ def test_the_encoder_input_bound_is_saved_and_older_models_read_unbounded(tmp_pa
     np.testing.assert_array_equal(loaded.transform(far), fitted.transform(far))
     # Files and pickles written before the bound existed have no such keys or
     # attributes: they keep reading the standardised values unbounded.
-    def as_old(document):
-        for key in ("input_bound", "bounded"):
-            document["columns"]["blocks"][0].pop(key)
-
-    _rewrite(path, as_old)
-    old_file = skvae.load(path)
-    old_pickle = pickle.loads(pickle.dumps(fitted))
-    for old in (old_pickle.network_.likelihood.parts[0], old_pickle._columns.blocks[0]):
-        del old.input_bound
+    old_file, old_pickle = _written_before(path, fitted, ("input_bound", "bounded"))
     for old in (old_file, old_pickle):
         assert old.network_.likelihood.parts[0].input_bound is None
         assert np.abs(old.transform(far)).max() > 10 * far_codes
@@ -184,11 +196,7 @@ def test_the_constant_columns_are_saved_and_older_models_learn_them(tmp_path, da
     _assert_same_model(loaded, fitted, X)
     # Files and pickles written before had no such key or attribute: the
     # column's mean and variance are the decoder's and the learnt ones.
-    _rewrite(path, lambda document: document["columns"]["blocks"][0].pop("constant"))
-    old_file = skvae.load(path)
-    old_pickle = pickle.loads(pickle.dumps(fitted))
-    for old in (old_pickle.network_.likelihood.parts[0], old_pickle._columns.blocks[0]):
-        del old.constant
+    old_file, old_pickle = _written_before(path, fitted, ("constant",))
     for old in (old_file, old_pickle):
         assert old.network_.likelihood.parts[0].constant is None
         assert np.all(old.inverse_transform(old.transform(X))[:, 3] != 7.5)
