@@ -43,7 +43,8 @@ Usage (from the project root; a few minutes on one core)::
     PYTHONPATH=. python benchmarks/bench_impute_tables.py --quick --out-dir /tmp/q  # smoke run
 
 Writes ``impute_tables.md`` and ``.csv`` (means per table, mechanism and
-imputer) and ``impute_tables_runs.csv`` (one row per fit).
+imputer), ``impute_tables_ranks.md`` (each imputer's mean rank over those
+cells) and ``impute_tables_runs.csv`` (one row per fit).
 """
 
 import argparse
@@ -280,6 +281,28 @@ def main():
         digits=4,
         out_dir=out_dir,
     )
+    write_table(
+        mean_ranks(table),
+        "impute_tables_ranks",
+        "Imputers' mean ranks on the mixed-type tables",
+        notes=["Rank of each imputer's mean numeric MSE and mean categorical error within each "
+               "table and mechanism (1 = lowest), averaged over the cells, from "
+               "impute_tables.md.", *notes],
+        digits=2,
+        out_dir=out_dir,
+    )
+
+
+def mean_ranks(table):
+    """Each imputer's mean rank over the (table, mechanism) cells, by each error."""
+    cells = table.groupby(["table", "mechanism"])
+    ranks = pd.DataFrame({
+        "imputer": table["imputer"],
+        "numeric_rank": cells["numeric_mse"].rank(method="min"),
+        "categorical_rank": cells["categorical_error"].rank(method="min"),
+    })
+    means = ranks.groupby("imputer").mean().assign(cells=ranks.groupby("imputer").size())
+    return means.sort_values("numeric_rank").reset_index()
 
 
 def peer_runs(names, mechanisms, seeds, peers_dir):
