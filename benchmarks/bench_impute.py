@@ -237,8 +237,7 @@ def main():
             kind = ("accuracy of LogisticRegression" if data.TARGETS[name] == "class"
                     else "R^2 of RidgeCV")
             notes.insert(0, f"downstream: 5-fold cross-validated {kind} on the filled-in data "
-                            f"(mean over the masks); {complete:.4f} on the complete data. "
-                            "Empty for a peer run before the score existed.")
+                            f"(mean over the masks); {complete:.4f} on the complete data.")
         if not args.quick:
             peers, peer_commands = peer_runs(name, args.mechanisms, seeds, args.peers_dir)
             if len(peers):
@@ -246,6 +245,10 @@ def main():
                 runs = pd.concat([runs, peers], ignore_index=True)
                 notes += [f"Command: {peer} (rows run by bench_impute_peers.py, read from "
                           f"impute_peers_{name}*.csv)." for peer in peer_commands]
+                if complete is not None and ("downstream" not in peers
+                                             or peers["downstream"].isna().any()):
+                    notes.append("downstream is empty for peer rows run before the score "
+                                 "existed.")
         if args.from_runs:
             notes.append(f"Table rebuilt from those rows (impute_{name}_runs.csv) with "
                          f"`PYTHONPATH=. python benchmarks/bench_impute.py --from-runs "
