@@ -46,6 +46,18 @@ def write_table(frame, name, title, notes=(), digits=2, out_dir=RESULTS_DIR):
     frame.to_csv(out_dir / f"{name}.csv", index=False)
 
 
+def table_commands(path):
+    """The commands a table written by :func:`write_table` names ("Command: ..." notes).
+
+    ``path`` is the table's ``.csv`` or ``.md``; none when it has no ``.md``.
+    """
+    markdown = Path(path).with_suffix(".md")
+    if not markdown.exists():
+        return []
+    return [line[len("Command: "):] for line in markdown.read_text().splitlines()
+            if line.startswith("Command:")]
+
+
 def add_output_options(parser):
     """``--quick`` and ``--out-dir``, the same for every benchmark script.
 

@@ -66,7 +66,13 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _impute_data as data  # noqa: E402
-from _data import RESULTS_DIR, add_output_options, output_dir, write_table  # noqa: E402
+from _data import (  # noqa: E402
+    RESULTS_DIR,
+    add_output_options,
+    output_dir,
+    table_commands,
+    write_table,
+)
 
 from skvae import VAEImputer  # noqa: E402
 
@@ -135,10 +141,7 @@ def peer_runs(name, mechanisms, seeds, peers_dir):
             continue
         runs = pd.read_csv(path)
         frames.append(runs[runs["mechanism"].isin(mechanisms) & runs["seed"].isin(seeds)])
-        markdown = path.with_suffix(".md")
-        if markdown.exists():
-            commands += [line[len("Command: "):] for line in markdown.read_text().splitlines()
-                         if line.startswith("Command:")]
+        commands += table_commands(path)
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return runs, commands
 

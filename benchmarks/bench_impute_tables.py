@@ -63,7 +63,13 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _impute_data as data  # noqa: E402
 import _synthetic_tables as tables  # noqa: E402
-from _data import RESULTS_DIR, add_output_options, output_dir, write_table  # noqa: E402
+from _data import (  # noqa: E402
+    RESULTS_DIR,
+    add_output_options,
+    output_dir,
+    table_commands,
+    write_table,
+)
 
 TABLES = ("penguins", "credit", "carseats")
 MECHANISMS = ("mcar20", "mcar50")  # the MCAR masks of _impute_data.mask
@@ -312,11 +318,8 @@ def peer_runs(names, mechanisms, seeds, peers_dir):
         runs = pd.read_csv(path)
         frames.append(runs[runs["table"].isin(names) & runs["mechanism"].isin(mechanisms)
                            & runs["seed"].isin(seeds)])
-        markdown = path.with_suffix(".md")
-        commands = [line[len("Command: "):] for line in markdown.read_text().splitlines()
-                    if line.startswith("Command:")] if markdown.exists() else []
         notes += [f"Command: {command} (rows run by bench_impute_tables_peers.py, read from "
-                  f"{path.name})." for command in commands]
+                  f"{path.name})." for command in table_commands(path)]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
 
 
