@@ -255,20 +255,18 @@ class GaussianColumns(ColumnBlock):
     def fit(self, X):
         self.shift, self.scale = _standardisation(X)
         self.near_constant = _near_constant(X)
-        self.observed_constant = _constant(X)
+        self.constant = np.flatnonzero(_constant(X)).tolist() or None
 
     def set_constant(self, fixed):
         """Fix the columns constant in training at their value (``fixed``), or learn them.
 
-        Known right after :meth:`fit` only. ``fit`` sees every training row
-        and fixes them; the first ``partial_fit`` sees one batch, in which a
-        column can be constant by chance (a rare flag), so they are learnt.
+        Called right after :meth:`fit`, which lists them. ``fit`` sees every
+        training row and fixes them; the first ``partial_fit`` sees one batch,
+        in which a column can be constant by chance (a rare flag), so they
+        are learnt.
         """
-        constant = getattr(self, "observed_constant", None)
-        if not fixed or constant is None or not constant.any():
+        if not fixed:
             self.constant = None
-        else:
-            self.constant = np.flatnonzero(constant).tolist()
 
     def set_input_bound(self, bound):
         """Bound the encoder's view of the near-constant columns (None: of none).
