@@ -11,8 +11,8 @@ downloaded at run time.
 Only pandas and numpy are needed here, so that the SDV runner
 (``bench_synthetic_peers.py``, in its own virtual environment) and the main
 script load, clean and split every table the same way: rows with a missing
-value are dropped (skvae refuses NaN in categorical and count columns, and
-every method gets the same rows), strings become ``category`` columns,
+value are dropped (every method gets the same complete rows, and the scores
+compare complete rows; skvae itself would accept them), strings become ``category`` columns,
 Yes/No columns ``bool``, counts stay ``int64`` and measurements ``float64``.
 """
 

