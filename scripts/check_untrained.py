@@ -51,6 +51,7 @@ SEMANTIC_TESTS = [
     "tests/test_size_factor.py::test_the_size_factor_models_rows_of_different_depths",
     "tests/test_impute.py::test_imputation_beats_the_mean_and_the_nearest_neighbours",
     "tests/test_impute.py::test_sampled_imputations_scatter_around_the_conditional_mean",
+    "tests/test_impute.py::test_the_self_masking_model_imputes_values_missing_above_their_mean",
 ]
 
 

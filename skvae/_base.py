@@ -358,7 +358,7 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
 
     def _current_network_spec(self, hidden_layer_sizes, image_shape):
         spec = (
-            self.latent_dim, hidden_layer_sizes, image_shape, self.activation, self.likelihood
+            self.latent_dim, hidden_layer_sizes, image_shape, self._activation(), self.likelihood
         )
         # Each appended only when set, so that the spec of other models (and of models
         # pickled before these options) is what it was.
@@ -703,13 +703,22 @@ class BaseVAE(CallbackSupportMixin, BaseEstimator):
                 n_features,
                 self.latent_dim,
                 hidden_layer_sizes,
-                self.activation,
+                self._activation(),
                 columns.build_likelihood(self.min_variance),
                 self.min_variance,
                 image_shape,
                 encode_mask=columns.encode_mask,
+                missingness=self._missingness_model(columns),
             )
         return network.to_empty(device="cpu")
+
+    def _activation(self):
+        """The activation the networks use: ``activation``; a hook for an "auto" choice."""
+        return self.activation
+
+    def _missingness_model(self, columns):
+        """The network's model of the mask, p(s | x); a hook (None: ignorable)."""
+        return None
 
     # ----------------------------------------------------------- inference
     def _device(self):

@@ -268,6 +268,18 @@ class GaussianLikelihood(nn.Module):
         """One draw from p(x|z), in the raw space."""
         return self._draw(decoded, generator) * self.scale + self.shift
 
+    def draw_transformed(self, decoded, noise):
+        """The draw ``location + noise * sd`` of p(x|z), in the standardised space.
+
+        ``noise`` holds standard normal values of the draw's shape; the draw
+        is reparameterised (differentiable in the decoder's outputs).
+        """
+        return self.location(decoded) + noise * self.variance(decoded).sqrt()
+
+    def inverse_transform(self, x_t):
+        """Standardised values back in the raw space."""
+        return x_t * self.scale + self.shift
+
 
 class BernoulliLikelihood(nn.Module):
     """Independent Bernoulli per column; the decoder outputs logits.
@@ -791,6 +803,23 @@ class CompositeLikelihood(nn.Module):
         if self._identity:
             return pieces[0]
         return self._to_raw_order(pieces)
+
+    @property
+    def reparameterizable(self):
+        """Whether :meth:`draw_transformed` exists: one Gaussian block over every column."""
+        return self._identity and type(self.parts[0]) is GaussianLikelihood
+
+    def draw_transformed(self, decoded, noise):
+        """A reparameterised draw in the working space (see :attr:`reparameterizable`)."""
+        if not self.reparameterizable:
+            raise NotImplementedError("Reparameterised draws need one Gaussian block.")
+        return self.parts[0].draw_transformed(decoded, noise)
+
+    def inverse_transform(self, x_t):
+        """Working-space values back in the raw space (see :attr:`reparameterizable`)."""
+        if not self.reparameterizable:
+            raise NotImplementedError("Reparameterised draws need one Gaussian block.")
+        return self.parts[0].inverse_transform(x_t)
 
     def sample(self, decoded, generator):
         if self._identity:

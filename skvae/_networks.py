@@ -271,9 +271,16 @@ class VAE(nn.Module):
         value per data column (1 observed, 0 missing). The estimators set it
         when the training data have missing values, so that the encoder can
         tell a missing value from an observed one at the training mean.
+    missingness : nn.Module or None, default=None
+        A model of the mask, p(s | x) (see ``_missingness``), for data
+        missing not at random: ``log_prob(x_t, mask)`` for complete rows in
+        the likelihood's working space. None (the default) treats
+        missingness as ignorable.
     """
 
-    def __init__(self, encoder, decoder, likelihood, prior=None, encode_mask=False):
+    def __init__(
+        self, encoder, decoder, likelihood, prior=None, encode_mask=False, missingness=None
+    ):
         super().__init__()
         if encoder.latent_dim != decoder.latent_dim:
             raise ValueError(
@@ -299,6 +306,7 @@ class VAE(nn.Module):
         self.likelihood = likelihood
         self.prior = StandardNormalPrior(encoder.latent_dim) if prior is None else prior
         self.encode_mask = bool(encode_mask)
+        self.missingness = missingness
 
     @property
     def latent_dim(self):
@@ -311,12 +319,15 @@ class VAE(nn.Module):
         return self.encoder.n_features if n_columns is None else n_columns
 
     def _parts(self):
-        return {
+        parts = {
             "encoder": self.encoder,
             "decoder": self.decoder,
             "likelihood": self.likelihood,
             "prior": self.prior,
         }
+        if getattr(self, "missingness", None) is not None:  # absent in older pickles
+            parts["missingness"] = self.missingness
+        return parts
 
     def reset_parameters(self, generator):
         """Initialise every parameter from ``generator``; refuse any none of the parts owns.
@@ -445,6 +456,7 @@ def build_vae(
     min_variance,
     image_shape=None,
     encode_mask=False,
+    missingness=None,
 ):
     """The VAE the estimators fit: MLP networks, or convolutional ones for ``image_shape``.
 
@@ -453,7 +465,8 @@ def build_vae(
     composite of one block over every column; the encoder's and decoder's
     widths come from it. With ``encode_mask`` the encoder also reads the
     mask (see :class:`VAE`): one more input per column, or, for images, as
-    many more channels. Parameters are not initialised: call
+    many more channels; ``missingness`` is the model of the mask, if any
+    (see :class:`VAE`). Parameters are not initialised: call
     ``reset_parameters(generator)`` (after ``to_empty`` when built on the
     meta device).
 
@@ -487,4 +500,5 @@ def build_vae(
         encoder_shape = (2 * channels if encode_mask else channels, height, width)  # + the mask
         encoder = ConvEncoder(encoder_shape, hidden_layer_sizes, latent_dim, activation)
         decoder = ConvDecoder(latent_dim, hidden_layer_sizes, image_shape, activation)
-    return VAE(encoder, decoder, likelihood, StandardNormalPrior(latent_dim), encode_mask)
+    prior = StandardNormalPrior(latent_dim)
+    return VAE(encoder, decoder, likelihood, prior, encode_mask, missingness)

@@ -196,6 +196,60 @@ def log_weights(vae, data, noise, kl_weight=1.0, return_decoded=False):
     return (decoded, weights) if return_decoded else weights
 
 
+def self_masking_log_weights(vae, data, noise, kl_weight=1.0):
+    """Per-draw log-weights with the mask modelled, and the completed rows (not-MIWAE).
+
+    For a VAE with a model of the mask, ``vae.missingness`` (p(s | x), see
+    ``_missingness``), each draw k takes z_k from q(z | x_observed) and the
+    missing values x_m,k from p(x_m | z_k), and weighs the pair by
+
+        log p(x_observed | z_k) + log p(s | x_observed, x_m,k)
+        + kl_weight * (log p(z_k) - log q(z_k | x_observed)),
+
+    the importance weight of not-MIWAE (Ipsen, Mattei & Frellsen, 2021),
+    whose log-mean-exp is a lower bound on log p(x_observed, s): the
+    likelihood of the observed values and of which values are missing.
+    ``noise`` has shape (K, batch or 1, latent_dim + n_columns): the first
+    ``latent_dim`` values of each draw give z, the others the
+    missing values (reparameterised: the decoder learns from the mask
+    model's term too). Noise of ``latent_dim`` values per draw only (the
+    fixed scoring draws of validation) puts the missing values at their
+    decoded means. Returns ``(completed, log_weights)``: the rows with
+    their missing values drawn, (K, batch, n_columns) in the likelihood's
+    working space, and (K, batch).
+    """
+    batch, x_t, mean, log_var = _encoded(vae, data)
+    z_noise, value_noise = noise[..., : vae.latent_dim], noise[..., vae.latent_dim :]
+    if value_noise.shape[-1] == 0:
+        value_noise = torch.zeros((), dtype=noise.dtype, device=noise.device)
+    decoded, weights = _decoded_log_weights(
+        vae, x_t, mean, log_var, z_noise, kl_weight, batch.mask
+    )
+    drawn = vae.likelihood.draw_transformed(decoded, value_noise)
+    mask = torch.ones_like(x_t) if batch.mask is None else batch.mask  # None: all observed
+    completed = torch.where(mask != 0, x_t, drawn)
+    return completed, weights + vae.missingness.log_prob(completed, mask)
+
+
+class SelfMaskingObjective:
+    """The importance-weighted bound on log p(x_observed, s) as a training objective.
+
+    As :class:`ImportanceWeightedObjective`, with the weights of
+    :func:`self_masking_log_weights`. ``draws_values`` tells the training
+    loop that each draw needs ``n_columns`` more standard normal values,
+    for the missing values, after its ``latent_dim`` for z.
+    """
+
+    draws_values = True
+
+    def __init__(self, n_draws):
+        self.n_draws = n_draws
+
+    def __call__(self, vae, data, noise, kl_weight=1.0):
+        weights = self_masking_log_weights(vae, data, noise, kl_weight)[1]  # (K, batch)
+        return torch.logsumexp(weights, dim=0) - math.log(weights.shape[0])
+
+
 def monte_carlo_log_likelihood_per_feature(vae, x_t, mean, log_var, noise, mask=None):
     """E_q[log p(x_j|z)] per row and feature, averaged over given draws: (batch, n_features).
 

@@ -197,7 +197,9 @@ def run_epoch(
     lowest value. ``noise`` holds ``objective.n_draws`` standard normal
     draws per row (one when the objective does not say), shape
     (n_draws, batch, latent_dim), so that an importance-weighted objective
-    gets its K draws. When the objective returns a dict (see
+    gets its K draws; an objective with ``draws_values`` gets
+    ``vae.n_features`` more values per draw, for the missing values it
+    draws. When the objective returns a dict (see
     ``_objective.elbo_terms``) and ``parts`` (a :class:`TermMeans`) is
     given, the means of its parts over the epoch's rows are added to it.
     Reading the loss at the end is the epoch's one host synchronisation.
@@ -211,19 +213,22 @@ def run_epoch(
     batch_size = min(batch_size, n_rows)
     noise_rows = batch_size * NOISE_BLOCK_BATCHES
     n_draws = getattr(objective, "n_draws", 1)
+    width = vae.latent_dim  # noise per draw: z's, then the missing values' if it draws them
+    if getattr(objective, "draws_values", False):
+        width += vae.n_features
     order = torch.randperm(n_rows, generator=generator, device=X.device)
     step_losses = []
     for start in range(0, n_rows, batch_size):
         offset = start % noise_rows
         if offset == 0:
             noise_block = torch.randn(
-                (n_draws, min(noise_rows, n_rows - start), vae.latent_dim),
+                (n_draws, min(noise_rows, n_rows - start), width),
                 generator=generator,
                 device=X.device,
                 dtype=X.dtype,
             )
         batch = data.select(order[start : start + batch_size])  # (batch, n_features) each
-        noise = noise_block[:, offset : offset + batch_size]  # (n_draws, batch, latent_dim)
+        noise = noise_block[:, offset : offset + batch_size]  # (n_draws, batch, width)
         terms = _terms_of(objective(vae, batch, noise, kl_weight))
         loss = -trimmed_mean(terms["objective"], trim_fraction)
         if parts is not None:

@@ -16,6 +16,7 @@ ESTIMATORS = [
     VAETransformer(**FAST, gaussian_variance="row"),
     VAEOutlierDetector(**FAST),
     VAEImputer(**FAST, n_importance_samples=8),
+    VAEImputer(**FAST, n_importance_samples=8, missing_mechanism="self_masking"),
 ]
 
 
