@@ -53,7 +53,9 @@ SCRIPTS = [
     Smoke("bench_impute.py", ["impute_breast_cancer.md", "impute_coverage.md"],
           then=[["--coverage-only"]]),
     Smoke("bench_impute_peers.py", ["impute_peers_breast_cancer.md"]),  # no hyperimpute: stand-in
-    Smoke("tune_impute.py", ["impute_tuning.md", "impute_tuning_runs.csv"]),
+    Smoke("tune_impute.py",
+          ["impute_tuning.md", "impute_tuning_runs.csv", "impute_tuning_mnar.md"],
+          then=[["--mechanism", "mnar", "--name", "impute_tuning_mnar"]]),
     Smoke("bench_impute_tables.py", ["impute_tables.md", "impute_tables_runs.csv"]),
     Smoke("bench_impute_tables_peers.py", ["impute_tables_peers.md"]),  # stand-in as above
     Smoke(
