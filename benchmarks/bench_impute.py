@@ -13,7 +13,10 @@ ADBench's yeast (``../shared/data/adbench``, ``--data-dir``):
 * ``MNAR``: in half of the columns (chosen by the seed) every value above
   the column mean is missing (not-MIWAE's self-masking mechanism).
 
-This script runs ``VAEImputer`` (the mask's seed, one thread) and
+This script runs ``VAEImputer`` (the mask's seed, one thread), the same
+with ``missing_mechanism="self_masking"`` (the model for values missing not
+at random; its row is ``VAEImputer(self_masking)``, under every mechanism,
+so that what it costs when values are missing at random shows too), and
 scikit-learn's ``SimpleImputer``, ``KNNImputer`` and ``IterativeImputer``
 (``max_iter=10``, the mask's seed), all with their defaults. The peers
 missForest, MIWAE and HyperImpute (hyperimpute 0.1.17) need their own venv;
@@ -37,7 +40,10 @@ regression, or the R^2 of a ridge regression (``_impute_data.downstream``),
 beside the same score on the complete data.
 
 Over the data sets, table ``impute_ranks`` gives each imputer's rank per
-data set and mechanism and their mean.
+data set and mechanism and their mean, ``impute_ranks_each`` the mean rank
+of each VAEImputer variant ranked alone against the peers (the two variants
+take two places in every cell of ``impute_ranks``), and ``impute_means``
+each imputer's MSE per mechanism averaged over the data sets.
 
 For ``VAEImputer`` at 50% MCAR the script also measures the coverage of
 its multiple imputations: the share of the removed true values inside the
@@ -81,6 +87,7 @@ from skvae import VAEImputer  # noqa: E402
 
 DATASETS = ("breast_cancer", "wine", "diabetes", "yeast")
 MECHANISM_NAMES = {"mcar50": "MCAR 50%", "mcar20": "MCAR 20%", "mnar": "MNAR"}
+SELF_MASKING = "VAEImputer(self_masking)"  # missing_mechanism="self_masking", for MNAR data
 N_DRAWS = 20  # multiple imputations for the coverage
 LEVEL = 0.9
 
@@ -89,6 +96,8 @@ def imputers(seed, quick):
     vae = {"max_iter": 5} if quick else {}
     return {
         "VAEImputer": VAEImputer(random_state=seed, n_threads=1, **vae),
+        SELF_MASKING: VAEImputer(missing_mechanism="self_masking", random_state=seed,
+                                 n_threads=1, **vae),
         "SimpleImputer(mean)": SimpleImputer(),
         "KNNImputer": KNNImputer(),
         "IterativeImputer": IterativeImputer(max_iter=10, random_state=seed),
@@ -212,6 +221,76 @@ def mean_ranks(tables):
     return table.sort_values(["mean rank where all ran", "mean rank"]).reset_index()
 
 
+def ranks_one_variant_each(tables):
+    """Each VAEImputer variant's mean rank among the peers, the other variants left out.
+
+    In ``impute_ranks`` the two VAEImputer rows take two places in every
+    cell, so that each pushes the peers and the other down. Here each variant
+    is ranked alone against the peers (ranks by mean MSE within each data set
+    and mechanism, over the cells every imputer ran in), beside the best peer
+    of that ranking.
+    """
+    errors = pd.concat(
+        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
+    ).pivot_table(index="imputer", columns=["data", "missing"], values="mse", sort=False)
+    errors = errors.loc[:, errors.notna().all(axis=0)]
+    variants = [name for name in errors.index if name.startswith("VAEImputer")]
+    peers = [name for name in errors.index if name not in variants]
+    rows = []
+    for variant in variants:
+        ranks = errors.loc[[variant, *peers]].rank(method="min").mean(axis=1)
+        best_peer = ranks[peers].idxmin()
+        rows.append({"variant": variant, "mean rank": ranks[variant],
+                     "best peer": best_peer, "best peer's mean rank": ranks[best_peer],
+                     "imputers ranked": len(peers) + 1, "cells": errors.shape[1]})
+    return pd.DataFrame(rows)
+
+
+def write_ranks_one_variant_each(tables, command, out_dir):
+    write_table(
+        ranks_one_variant_each(tables),
+        "impute_ranks_each",
+        "Each VAEImputer variant ranked alone against the peers",
+        notes=[
+            "As impute_ranks, with one VAEImputer variant at a time: the variant and every "
+            "peer ranked by mean MSE within each data set and mechanism (1 = lowest error), "
+            "over the cells in which every imputer ran, and averaged.",
+            f"Command: `{command}`",
+        ],
+        digits=2,
+        out_dir=out_dir,
+    )
+
+
+def mean_errors(tables):
+    """Each imputer's MSE per mechanism averaged over the data sets (where it ran in all)."""
+    errors = pd.concat(
+        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
+    ).pivot_table(index="imputer", columns=["missing", "data"], values="mse", sort=False)
+    table = pd.DataFrame({
+        f"mean mse {missing}": errors[missing].mean(axis=1, skipna=False)
+        for missing in dict.fromkeys(errors.columns.get_level_values(0))
+    })
+    table["data sets"] = len(tables)
+    return table.sort_values(list(table.columns[:1])).reset_index()
+
+
+def write_means(tables, command, out_dir):
+    write_table(
+        mean_errors(tables),
+        "impute_means",
+        "Imputers' MSE per missingness, averaged over the data sets",
+        notes=[
+            "Each imputer's mean MSE over the masks (tables impute_<data>.md), averaged over "
+            f"the {len(tables)} data sets ({', '.join(tables)}) with equal weight; empty "
+            "where an imputer did not run on every data set. Sorted by the first column.",
+            f"Command: `{command}`",
+        ],
+        digits=3,
+        out_dir=out_dir,
+    )
+
+
 def write_ranks(tables, command, out_dir):
     table = mean_ranks(tables)
     write_table(
@@ -322,8 +401,10 @@ def main():
         )
         runs.to_csv(Path(out_dir) / f"impute_{name}_runs.csv", index=False)
     if len(tables) > 1:
-        write_ranks(tables, command + (f" --from-runs {args.from_runs}" if args.from_runs
-                                       else ""), out_dir)
+        command += f" --from-runs {args.from_runs}" if args.from_runs else ""
+        write_ranks(tables, command, out_dir)
+        write_means(tables, command, out_dir)
+        write_ranks_one_variant_each(tables, command, out_dir)
     if not coverages:
         return
     covered = pd.concat(coverages, ignore_index=True)
