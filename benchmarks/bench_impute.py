@@ -204,11 +204,16 @@ def summary(runs, mechanisms):
     return table[columns]
 
 
+def _pivoted(tables, values, columns):
+    """One table of ``values`` over every data set: imputers by ``columns`` (a list)."""
+    return pd.concat(
+        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
+    ).pivot_table(index="imputer", columns=columns, values=values, sort=False)
+
+
 def mean_ranks(tables):
     """Each imputer's rank per (data set, mechanism), and their mean over the cells it ran in."""
-    ranks = pd.concat(
-        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
-    ).pivot_table(index="imputer", columns=["data", "missing"], values="rank", sort=False)
+    ranks = _pivoted(tables, "rank", ["data", "missing"])
     ranks.columns = [f"{data} {missing}" for data, missing in ranks.columns]
     cells = ranks.notna().sum(axis=1)
     complete = ranks.loc[:, ranks.notna().all(axis=0)]  # the cells every imputer ran in
@@ -230,9 +235,7 @@ def ranks_one_variant_each(tables):
     and mechanism, over the cells every imputer ran in), beside the best peer
     of that ranking.
     """
-    errors = pd.concat(
-        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
-    ).pivot_table(index="imputer", columns=["data", "missing"], values="mse", sort=False)
+    errors = _pivoted(tables, "mse", ["data", "missing"])
     errors = errors.loc[:, errors.notna().all(axis=0)]
     variants = [name for name in errors.index if name.startswith("VAEImputer")]
     peers = [name for name in errors.index if name not in variants]
@@ -246,27 +249,9 @@ def ranks_one_variant_each(tables):
     return pd.DataFrame(rows)
 
 
-def write_ranks_one_variant_each(tables, command, out_dir):
-    write_table(
-        ranks_one_variant_each(tables),
-        "impute_ranks_each",
-        "Each VAEImputer variant ranked alone against the peers",
-        notes=[
-            "As impute_ranks, with one VAEImputer variant at a time: the variant and every "
-            "peer ranked by mean MSE within each data set and mechanism (1 = lowest error), "
-            "over the cells in which every imputer ran, and averaged.",
-            f"Command: `{command}`",
-        ],
-        digits=2,
-        out_dir=out_dir,
-    )
-
-
 def mean_errors(tables):
     """Each imputer's MSE per mechanism averaged over the data sets (where it ran in all)."""
-    errors = pd.concat(
-        [table.assign(data=name) for name, table in tables.items()], ignore_index=True
-    ).pivot_table(index="imputer", columns=["missing", "data"], values="mse", sort=False)
+    errors = _pivoted(tables, "mse", ["missing", "data"])
     table = pd.DataFrame({
         f"mean mse {missing}": errors[missing].mean(axis=1, skipna=False)
         for missing in dict.fromkeys(errors.columns.get_level_values(0))
@@ -275,40 +260,29 @@ def mean_errors(tables):
     return table.sort_values(list(table.columns[:1])).reset_index()
 
 
-def write_means(tables, command, out_dir):
-    write_table(
-        mean_errors(tables),
-        "impute_means",
-        "Imputers' MSE per missingness, averaged over the data sets",
-        notes=[
-            "Each imputer's mean MSE over the masks (tables impute_<data>.md), averaged over "
-            f"the {len(tables)} data sets ({', '.join(tables)}) with equal weight; empty "
-            "where an imputer did not run on every data set. Sorted by the first column.",
-            f"Command: `{command}`",
-        ],
-        digits=3,
-        out_dir=out_dir,
-    )
-
-
-def write_ranks(tables, command, out_dir):
-    table = mean_ranks(tables)
-    write_table(
-        table,
-        "impute_ranks",
-        "Imputers' ranks by mean MSE, per data set and missingness",
-        notes=[
-            "Rank of each imputer by its mean MSE over the masks, within each data set and "
-            "mechanism (1 = lowest error), from the tables impute_<data>.md; 'mean rank' "
-            "averages an imputer's ranks over the cells it ran in ('cells'); a peer that did "
-            "not run in a cell has no rank there, and the others' ranks there are among "
-            "fewer imputers, so the fair comparison is 'mean rank where all ran', over the "
-            "cells in which every imputer ran.",
-            f"Command: `{command}`",
-        ],
-        digits=2,
-        out_dir=out_dir,
-    )
+def write_summaries(tables, command, out_dir):
+    """The tables over the data sets: impute_ranks, impute_ranks_each and impute_means."""
+    summaries = [
+        (mean_ranks, "impute_ranks", "Imputers' ranks by mean MSE, per data set and missingness",
+         "Rank of each imputer by its mean MSE over the masks, within each data set and "
+         "mechanism (1 = lowest error), from the tables impute_<data>.md; 'mean rank' "
+         "averages an imputer's ranks over the cells it ran in ('cells'); a peer that did "
+         "not run in a cell has no rank there, and the others' ranks there are among "
+         "fewer imputers, so the fair comparison is 'mean rank where all ran', over the "
+         "cells in which every imputer ran.", 2),
+        (ranks_one_variant_each, "impute_ranks_each",
+         "Each VAEImputer variant ranked alone against the peers",
+         "As impute_ranks, with one VAEImputer variant at a time: the variant and every "
+         "peer ranked by mean MSE within each data set and mechanism (1 = lowest error), "
+         "over the cells in which every imputer ran, and averaged.", 2),
+        (mean_errors, "impute_means", "Imputers' MSE per missingness, averaged over the data sets",
+         "Each imputer's mean MSE over the masks (tables impute_<data>.md), averaged over "
+         f"the {len(tables)} data sets ({', '.join(tables)}) with equal weight; empty "
+         "where an imputer did not run on every data set. Sorted by the first column.", 3),
+    ]
+    for build, name, title, note, digits in summaries:
+        write_table(build(tables), name, title, notes=[note, f"Command: `{command}`"],
+                    digits=digits, out_dir=out_dir)
 
 
 def main():
@@ -402,9 +376,7 @@ def main():
         runs.to_csv(Path(out_dir) / f"impute_{name}_runs.csv", index=False)
     if len(tables) > 1:
         command += f" --from-runs {args.from_runs}" if args.from_runs else ""
-        write_ranks(tables, command, out_dir)
-        write_means(tables, command, out_dir)
-        write_ranks_one_variant_each(tables, command, out_dir)
+        write_summaries(tables, command, out_dir)
     if not coverages:
         return
     covered = pd.concat(coverages, ignore_index=True)
