@@ -96,6 +96,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         2021). It needs the Gaussian likelihood for every column. When
         values are in fact missing at random it is no better, and can be
         worse, than ``"ignorable"`` (the benchmark's MCAR rows measure it).
+        ``score_samples`` and ``score`` stay the bound on
+        log p(x_observed) under either mechanism, without the mask's term,
+        so that they compare across the two.
     hidden_layer_sizes : array-like of int, default=(128, 64)
         Widths of the encoder's hidden layers; the decoder mirrors them.
     image_shape : tuple of 3 int or None, default=None

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -355,3 +356,15 @@ def test_self_masking_draws_saving_and_pickling(tmp_path):
     skvae.save(imputer, path)
     np.testing.assert_array_equal(skvae.load(path).transform(X_missing), filled)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(imputer)).transform(X_missing), filled)
+
+
+def test_self_masking_scores_are_the_bound_on_the_observed_values_alone():
+    """score_samples leaves the mask model out, so that it compares across mechanisms."""
+    _, X_missing, _ = _missing_above_the_mean(n_rows=80)
+    imputer = VAEImputer(**{**SMALL, "missing_mechanism": "self_masking"}).fit(X_missing)
+    before = imputer.score_samples(X_missing)
+    with torch.no_grad():
+        imputer.network_.missingness.weight.add_(5.0)
+        imputer.network_.missingness.bias.add_(-3.0)
+    np.testing.assert_array_equal(imputer.score_samples(X_missing), before)
+    assert imputer.score(X_missing) == pytest.approx(before.mean())
