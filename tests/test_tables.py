@@ -285,6 +285,21 @@ def test_an_array_model_gives_its_categories_back():
         vae.transform(np.array([[5.0, 0.0]]))
 
 
+def test_numeric_columns_modelled_as_categorical_keep_their_values_and_dtypes():
+    rng = np.random.RandomState(0)
+    table = pd.DataFrame({
+        "price": rng.choice([1.99, 2.49, 2.99], 150),
+        "flag": rng.randint(0, 2, 150),
+        "amount": rng.normal(size=150),
+    })
+    vae = VAETransformer(likelihood={"price": "categorical", "flag": "categorical"}, **SMALL)
+    drawn = vae.fit(table).sample(300, random_state=0)
+    assert drawn.dtypes.to_dict() == table.dtypes.to_dict()
+    assert set(drawn["price"]) <= {1.99, 2.49, 2.99} and set(drawn["flag"]) <= {0, 1}
+    with pytest.raises(ValueError, match=r"column 'price' has category 3.49"):
+        vae.transform(pd.DataFrame({"price": [3.49], "flag": [0], "amount": [0.0]}))
+
+
 def test_polars_tables_come_back_as_polars():
     pl = pytest.importorskip("polars")
     table = _table()
