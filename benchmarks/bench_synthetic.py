@@ -118,7 +118,8 @@ SEED = 0
 # clusters blurred): with clipping it has the highest mean quality, 0.878 (clip alone 0.869,
 # intgauss+clip 0.877, a tie within the seeds' spread), at a mean ML efficacy of 0.652
 # against the defaults' 0.670 (0.018 below: within the rule), so the levers are
-# gaussian_variance="row" in the fit and clip_to_training_range=True in sample. The fourth
+# gaussian_variance="row" in the fit and clip_to_training_range=True in sample (figures of
+# the code of that day; synthetic_levers.md now holds the fourth round's). The fourth
 # round, on fit seeds 0, 1 and 2 of today's code, added discrete_rule (a categorical for each
 # numeric column with at most DISCRETE_RULE values): with the third round's levers it has the
 # highest mean quality, 0.915 (those levers alone 0.894, the defaults 0.858), at a mean ML
