@@ -32,7 +32,7 @@ from ._objective import log_weights, self_masking_log_weights
 
 def noise_width(vae):
     """Standard normal values per draw: z's, and the missing values' with a mask model."""
-    if getattr(vae, "missingness", None) is None:
+    if vae.missingness is None:
         return vae.latent_dim
     return vae.latent_dim + vae.n_features
 
@@ -56,7 +56,7 @@ def conditional_mean(vae, batch, noise):
     of the mask (``vae.missingness``) the draws are of (z, x_missing) and the
     weights include p(s | x): the mean is that of p(x_missing | x_observed, s).
     """
-    if getattr(vae, "missingness", None) is not None:
+    if vae.missingness is not None:
         completed, weights = _weighted_completions(vae, batch, noise)
         return (weights.unsqueeze(-1) * completed).sum(0)
     decoded, weights = _weighted_draws(vae, batch, noise)
@@ -71,7 +71,7 @@ def conditional_sample(vae, batch, noise, generator):
     With a model of the mask, the K draws already hold missing values, and
     the chosen one is the draw.
     """
-    if getattr(vae, "missingness", None) is not None:
+    if vae.missingness is not None:
         completed, weights = _weighted_completions(vae, batch, noise)
         chosen = torch.multinomial(weights.T, 1, generator=generator).squeeze(1)
         return completed[chosen, torch.arange(completed.shape[1], device=completed.device)]

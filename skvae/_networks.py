@@ -308,6 +308,11 @@ class VAE(nn.Module):
         self.encode_mask = bool(encode_mask)
         self.missingness = missingness
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "missingness" not in self.__dict__ and "missingness" not in self._modules:
+            self.missingness = None  # pickled before the mask model existed: ignorable
+
     @property
     def latent_dim(self):
         return self.encoder.latent_dim
@@ -325,7 +330,7 @@ class VAE(nn.Module):
             "likelihood": self.likelihood,
             "prior": self.prior,
         }
-        if getattr(self, "missingness", None) is not None:  # absent in older pickles
+        if self.missingness is not None:
             parts["missingness"] = self.missingness
         return parts
 

@@ -38,6 +38,16 @@ def _initialised(*args, seed=0, **kwargs):
 
 
 # ------------------------------------------------------------ the contract
+def test_a_vae_pickled_before_the_mask_model_unpickles_as_ignorable():
+    import pickle
+
+    vae = _initialised()
+    del vae.missingness  # as a VAE pickled before the attribute existed
+    restored = pickle.loads(pickle.dumps(vae))
+    assert restored.missingness is None
+    assert set(restored._parts()) == {"encoder", "decoder", "likelihood", "prior"}
+
+
 def test_a_parameter_no_part_owns_is_refused():
     vae = _built()
     with torch.device("meta"):
