@@ -809,17 +809,21 @@ class CompositeLikelihood(nn.Module):
         """Whether :meth:`draw_transformed` exists: one Gaussian block over every column."""
         return self._identity and type(self.parts[0]) is GaussianLikelihood
 
+    def _gaussian_block(self):
+        """The one Gaussian block over every column (see :attr:`reparameterizable`)."""
+        if not self.reparameterizable:
+            raise NotImplementedError(
+                "Reparameterised draws and their inverse need one Gaussian block."
+            )
+        return self.parts[0]
+
     def draw_transformed(self, decoded, noise):
         """A reparameterised draw in the working space (see :attr:`reparameterizable`)."""
-        if not self.reparameterizable:
-            raise NotImplementedError("Reparameterised draws need one Gaussian block.")
-        return self.parts[0].draw_transformed(decoded, noise)
+        return self._gaussian_block().draw_transformed(decoded, noise)
 
     def inverse_transform(self, x_t):
         """Working-space values back in the raw space (see :attr:`reparameterizable`)."""
-        if not self.reparameterizable:
-            raise NotImplementedError("Reparameterised draws need one Gaussian block.")
-        return self.parts[0].inverse_transform(x_t)
+        return self._gaussian_block().inverse_transform(x_t)
 
     def sample(self, decoded, generator):
         if self._identity:
